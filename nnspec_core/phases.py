@@ -201,7 +201,7 @@ def _running_min(L: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
     n = L.size
     m = np.full(n, np.inf)
     arg = np.full(n, -1)
-    for k in range(1, w + 1):  # look back k records; ties keep the most recent (smallest k)
+    for k in range(1, min(w, n - 1) + 1):  # look back k records; ties keep the most recent (smallest k)
         shifted = np.full(n, np.inf)
         shifted[k:] = L[: n - k]
         better = shifted < m
