@@ -1,0 +1,1439 @@
+"""Pure Plotly figure builders used by every page, the CLI and the export bundle.
+
+Every builder takes plain NumPy arrays and scalars, returns a new
+``plotly.graph_objects.Figure`` and
+
+* reshapes for display only (log10 for a log colour axis, gaps for non-finite
+  values, spans of a boolean mask) — it computes no numerics of its own;
+* does no I/O, never imports streamlit and never mutates Plotly's global template;
+* labels every axis with Unicode symbols, units and norms ("Re μ", "‖Jᵏ‖₂", "step")
+  because MathJax does not render offline;
+* sets ``layout.uirevision`` so zoom and legend state survive redraws with new data;
+* uses marker (scatter) traces wherever a click or box selection should report a point
+  (Streamlit's ``on_select`` reports scatter points, not heatmap cells or bare lines),
+  with the point's coordinates in ``customdata``.
+
+Non-finite values never raise: ``+inf`` (for example κ(V) at an exceptional point) is
+shown at the top of the colour range and reported as "∞" in the hover; NaN becomes a gap.
+Values that cannot be drawn on a log axis (<= 0) become gaps as well.
+
+The modebar configuration (download as SVG at scale 2) is applied where the figure is
+shown or written: see :func:`nnspec_core.export.plotly_config`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+from plotly.subplots import make_subplots
+
+from nnspec_core._validation import check_matrix, check_scalar
+from nnspec_core.theme import DEFAULT_THEME, Theme, apply_theme
+
+__all__ = [
+    "plot_spectrum",
+    "plot_transient",
+    "plot_param_map",
+    "plot_loss",
+    "plot_indicators",
+    "plot_fit",
+    "plot_trajectory_2d",
+    "plot_phase_distributions",
+    "plot_roc",
+    "plot_lead_times",
+    "plot_run_grid",
+    "eps_label",
+]
+
+_SYMBOLS = ("circle", "x", "diamond", "square", "triangle-up", "star", "cross", "triangle-down")
+_DASHES = ("solid", "dash", "dot", "dashdot")
+# Legend under the plot (container coordinates, so Plotly grows the bottom margin to fit it);
+# "normal" order keeps legend groups on one line instead of stacking them.
+_LEGEND = dict(orientation="h", traceorder="normal", yref="container", y=0.0, yanchor="bottom", x=0.0, xanchor="left")
+
+
+# ----------------------------------------------------------------------------------------- helpers
+def _check_theme(theme: Any) -> Theme:
+    if not isinstance(theme, Theme):
+        raise TypeError(f"theme must be a nnspec_core.theme.Theme; got {type(theme).__name__}.")
+    return theme
+
+
+def _vector(x: Any, name: str, *, length: int | None = None, like: str = "", complex_ok: bool = False) -> np.ndarray:
+    """Return ``x`` as a 1-D float64 (or complex128) array, or raise a one-line error."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError):
+        raise ValueError(f"{name} must be a 1-D numeric array; got a ragged {type(x).__name__}.") from None
+    if arr.dtype == object or arr.dtype.kind in "USVbMm":
+        raise TypeError(f"{name} must be a numeric array; got dtype {arr.dtype}.")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array; got shape {arr.shape}.")
+    if length is not None and arr.shape[0] != length:
+        raise ValueError(f"{name} must have length {length}{f' (like {like})' if like else ''}; got {arr.shape[0]}.")
+    if np.iscomplexobj(arr):
+        if not complex_ok:
+            raise TypeError(f"{name} must be real; got a complex array.")
+        return arr.astype(np.complex128)
+    return arr.astype(np.complex128 if complex_ok else np.float64)
+
+
+def _labels(x: Any, name: str, *, length: int) -> np.ndarray:
+    """Return ``x`` as a 1-D array of str of the given length."""
+    arr = np.asarray(x)
+    if arr.ndim != 1 or arr.shape[0] != length:
+        raise ValueError(f"{name} must be a 1-D sequence of length {length}; got shape {arr.shape}.")
+    return arr.astype(str)
+
+
+def _grid(z: Any, name: str, shape: tuple[int, int] | None = None) -> np.ndarray:
+    """Return ``z`` as a real 2-D float64 array (non-finite allowed), optionally of a given shape."""
+    arr = check_matrix(z, name, square=False, finite=False, max_dim=None)
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real; got a complex array.")
+    if shape is not None and arr.shape != shape:
+        raise ValueError(f"{name} must have shape {shape} (len(y), len(x)); got {arr.shape}.")
+    return arr
+
+
+def _log_ok(y: np.ndarray) -> np.ndarray:
+    """Values drawable on a log axis: non-positive and non-finite entries become NaN (gaps)."""
+    y = np.array(y, dtype=float)
+    y[~(np.isfinite(y) & (y > 0))] = np.nan
+    return y
+
+
+def _finite_or_nan(y: np.ndarray) -> np.ndarray:
+    y = np.array(y, dtype=float)
+    y[~np.isfinite(y)] = np.nan
+    return y
+
+
+def _fmt(v: float) -> str:
+    """Short number for hovers and labels; ∞ / −∞ / nan for non-finite values."""
+    if np.isnan(v):
+        return "nan"
+    if np.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:.4g}"
+
+
+def eps_label(level: float) -> str:
+    """Legend label of the ε-pseudospectral contour at ``log10 ε = level``: ``"ε = 1e-3"``."""
+    if float(level).is_integer():
+        return f"ε = 1e{int(level)}"
+    return f"ε = {10.0**level:.2g}"
+
+
+def _title(text: str) -> dict:
+    return dict(text=text, xref="paper", x=0.0, xanchor="left") if text else dict(text="")
+
+
+def _finish(fig: go.Figure, theme: Theme, *, title: str, uirevision: str, height: int | None = None) -> go.Figure:
+    """Common layout: title, legend on top, uirevision, hover mode, then the theme."""
+    fig.update_layout(title=_title(title), legend=_LEGEND, uirevision=uirevision, hovermode="closest")
+    if height is not None and theme.height is None:
+        fig.update_layout(height=height)
+    fig = apply_theme(fig, theme)
+    fig.update_layout(legend=_LEGEND | dict(font=dict(size=theme.font_size)))
+    return fig
+
+
+def _cap_inf(z: np.ndarray, cap: float | None) -> tuple[np.ndarray, float, float]:
+    """Display copy of ``z``: +inf -> top of range, -inf -> bottom, NaN kept; returns (z, zmin, zmax)."""
+    finite = np.isfinite(z)
+    if finite.any():
+        lo, hi = float(z[finite].min()), float(z[finite].max())
+    else:
+        lo, hi = 0.0, 1.0
+    if cap is not None:
+        hi = cap
+        lo = min(lo, hi)
+    if hi <= lo:
+        hi = lo + 1.0
+    out = np.array(z, dtype=float)
+    out[np.isposinf(out)] = hi
+    out[np.isneginf(out)] = lo
+    out = np.where(np.isnan(out), np.nan, np.clip(out, lo, hi))
+    return out, lo, hi
+
+
+# ------------------------------------------------------------------------------------ spectrum
+def _pseudo_traces(pseudo: tuple, eps_levels: Any, theme: Theme) -> tuple[list[go.BaseTraceType], tuple]:
+    """Contour trace(s) of log10 sigma_min at the requested levels and one legend key per level."""
+    if not isinstance(pseudo, (tuple, list)) or len(pseudo) != 3:
+        raise ValueError("pseudo must be a tuple (re, im, sigma_min) of shapes (nx,), (ny,), (ny, nx).")
+    re_ = _vector(pseudo[0], "pseudo[0] (re)")
+    im_ = _vector(pseudo[1], "pseudo[1] (im)")
+    smin = _grid(pseudo[2], "pseudo[2] (sigma_min)", (im_.size, re_.size))
+    z = np.log10(np.maximum(np.where(np.isnan(smin), np.nan, smin), np.finfo(float).tiny))  # (ny, nx)
+    if eps_levels is None:
+        zf = z[np.isfinite(z)]
+        top = min(np.floor(zf.max()), 0.0) if zf.size else -1.0
+        bottom = np.ceil(zf.min()) if zf.size else top
+        eps_levels = np.arange(max(bottom, top - 7), top + 1)
+    levels = np.unique(_vector(eps_levels, "eps_levels"))
+    if levels.size == 0 or not np.all(np.isfinite(levels)):
+        raise ValueError(f"eps_levels must be a non-empty array of finite log10 exponents; got {levels.tolist()}.")
+    lo, hi = float(levels[0]), float(levels[-1])
+    # Plotly colours contour lines by mapping [contours.start, contours.end] onto the colourscale.
+    # Use its first 80 % so the lightest (yellow) end stays readable on white paper.
+    sampled = sample_colorscale(theme.colorscale_pseudo, list(np.linspace(0.0, 0.8, 9)))
+    scale = [[i / 8, c] for i, c in enumerate(sampled)]
+    colors = sample_colorscale(scale, [(lv - lo) / (hi - lo) if hi > lo else 0.0 for lv in levels])
+    steps = np.diff(levels)
+    uniform = levels.size == 1 or np.allclose(steps, steps[0], rtol=1e-9, atol=1e-12)
+    groups = [levels] if uniform else [levels[i : i + 1] for i in range(levels.size)]
+    common = dict(
+        x=re_,
+        y=im_,
+        z=z,
+        colorscale=scale,
+        showscale=False,
+        legendgroup="pseudospectra",
+        line=dict(width=0.6 * theme.line_width),
+        hovertemplate="Re %{x:.4g}, Im %{y:.4g}<br>log₁₀ σₘᵢₙ = %{z:.2f}<extra></extra>",
+    )
+    traces: list[go.BaseTraceType] = []
+    for g, col in zip(groups, [None] if uniform else colors, strict=True):
+        size = float(steps[0]) if (uniform and levels.size > 1) else 1.0
+        if col is not None:  # a single level per trace: colour it explicitly
+            common |= dict(colorscale=[[0, col], [1, col]])
+        traces.append(
+            go.Contour(
+                **common,
+                name="ε-pseudospectra" if uniform else eps_label(g[0]),
+                showlegend=False,
+                contours=dict(coloring="lines", start=float(g[0]), end=float(g[-1]), size=size, showlabels=False),
+                meta=dict(eps_levels=[float(v) for v in g]),
+            )
+        )
+    for lv, col in zip(levels, colors, strict=True):
+        traces.append(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                name=eps_label(lv),
+                legendgroup="pseudospectra",
+                line=dict(color=col, width=theme.line_width),
+                hoverinfo="skip",
+            )
+        )
+    return traces, ((float(re_.min()), float(re_.max())), (float(im_.min()), float(im_.max())))
+
+
+def _eigen_traces(lam: np.ndarray, cond, classes, symbol: str, theme: Theme) -> list[go.Scatter]:
+    n = lam.size
+    cls = _labels(classes, "classes", length=n) if classes is not None else np.full(n, "eigenvalue")
+    if cond is not None:
+        c = _vector(cond, "cond", length=n, like="eigenvalues")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logc = np.log10(c)
+        logc_disp, cmin, cmax = _cap_inf(logc, None)
+        cmin = min(cmin, 0.0)
+        cond_txt = [_fmt(v) for v in c]
+    else:
+        cond_txt = ["–"] * n
+    order = list(dict.fromkeys(cls.tolist()))  # classes in order of first appearance
+    traces = []
+    for i, name in enumerate(order):
+        idx = np.flatnonzero(cls == name)
+        marker = dict(
+            size=theme.marker_size * 1.3,
+            symbol=_SYMBOLS[i % len(_SYMBOLS)],
+            line=dict(width=1, color=theme.text_color),
+        )
+        if cond is not None:
+            marker |= dict(color=logc_disp[idx], coloraxis="coloraxis")
+        else:
+            marker |= dict(color=theme.color(i))
+        custom = [[_fmt(abs(lam[j])), cond_txt[j], name, j] for j in idx]
+        traces.append(
+            go.Scatter(
+                x=lam.real[idx],
+                y=lam.imag[idx],
+                mode="markers",
+                name=name if classes is not None else "eigenvalues",
+                marker=marker,
+                customdata=custom,
+                hovertemplate=(
+                    f"{symbol} = %{{x:.5g}} %{{y:+.5g}}i<br>|{symbol}| = %{{customdata[0]}}"
+                    "<br>1/|yᴴx| = %{customdata[1]}<br>class: %{customdata[2]}<extra></extra>"
+                ),
+            )
+        )
+    if cond is not None:
+        traces[0].update(meta=dict(cmin=cmin, cmax=cmax))
+    return traces
+
+
+def plot_spectrum(
+    eigenvalues: Any,
+    *,
+    cond: Any = None,
+    classes: Any = None,
+    pseudo: tuple | None = None,
+    eps_levels: Any = None,
+    unit_circle: bool = True,
+    fov: Any = None,
+    symbol: str = "μ",
+    title: str = "",
+    dragmode: str = "zoom",
+    uirevision: str = "spectrum",
+    theme: Theme = DEFAULT_THEME,
+) -> go.Figure:
+    """Eigenvalues in the complex plane with ε-pseudospectra, unit circle and field of values.
+
+    Parameters
+    ----------
+    eigenvalues : array_like of shape (n,), complex
+        Eigenvalues of the operator (e.g. J, one step ``z_next = J @ z``), any order.
+    cond : array_like of shape (n,), optional
+        Eigenvalue condition numbers ``1/|yᴴx|`` (unit left/right eigenvectors; inf for a
+        defective eigenvalue). Markers are coloured by ``log10 cond`` with a colourbar;
+        ``inf`` is drawn at the top of the colour range and shown as "∞" in the hover.
+    classes : sequence of str of shape (n,), optional
+        Class of each eigenvalue ("stable", "unstable", ...): one trace (marker symbol,
+        legend entry) per class, in order of first appearance.
+    pseudo : tuple (re, im, sigma_min), optional
+        ``re`` of shape (nx,), ``im`` of shape (ny,), ``sigma_min`` of shape (ny, nx): the
+        smallest singular value (2-norm) of ``z I - A`` at ``z = re[j] + 1j*im[i]``.
+    eps_levels : array_like of shape (m,), optional
+        Contour levels as ``log10 ε`` (ε absolute). Default: integers from ``floor(max)``
+        (at most 0) down over at most 8 decades present in the grid. Evenly spaced levels
+        give one contour trace; otherwise one trace per level. Each contour trace's
+        ``meta["eps_levels"]`` lists its levels; each level has a legend key "ε = 1e-3".
+    unit_circle : bool
+        Draw ``|μ| = 1`` (the stability boundary of a discrete-time iteration).
+    fov : array_like of shape (m,), complex, optional
+        Boundary points of the field of values, in order (the curve is closed here).
+    symbol : str
+        Eigenvalue symbol in labels ("μ" for update operators, "λ" for a matrix).
+    title : str
+    dragmode : {"zoom", "select", "pan", "lasso"}
+        Initial drag mode ("select" for box-select zoom pages).
+    uirevision : str
+        Keep zoom across redraws while this string stays the same.
+    theme : Theme
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Equal aspect ratio (``yaxis.scaleanchor = "x"``), axes "Re μ" / "Im μ".
+    """
+    theme = _check_theme(theme)
+    lam = _vector(eigenvalues, "eigenvalues", complex_ok=True)
+    fig = go.Figure()
+    ranges = None
+    if pseudo is not None:
+        traces, ranges = _pseudo_traces(pseudo, eps_levels, theme)
+        fig.add_traces(traces)
+    elif eps_levels is not None:
+        raise ValueError("eps_levels needs pseudo=(re, im, sigma_min); got pseudo=None.")
+    if unit_circle:
+        t = np.linspace(0.0, 2.0 * np.pi, 361)
+        fig.add_trace(
+            go.Scatter(
+                x=np.cos(t),
+                y=np.sin(t),
+                mode="lines",
+                name=f"|{symbol}| = 1",
+                line=dict(color=theme.text_color, width=0.5 * theme.line_width, dash="dot"),
+                hoverinfo="skip",
+            )
+        )
+    if fov is not None:
+        w = _vector(fov, "fov", complex_ok=True)
+        w = np.append(w, w[:1])
+        fig.add_trace(
+            go.Scatter(
+                x=w.real,
+                y=w.imag,
+                mode="lines",
+                name="field of values",
+                line=dict(color=theme.color(1), width=0.7 * theme.line_width, dash="dash"),
+                hoverinfo="skip",
+            )
+        )
+    eig = _eigen_traces(lam, cond, classes, symbol, theme)
+    fig.add_traces(eig)
+    if cond is not None:
+        meta = eig[0].meta
+        fig.update_layout(
+            coloraxis=dict(
+                colorscale=theme.colorscale_cond,
+                cmin=meta["cmin"],
+                cmax=meta["cmax"],
+                colorbar=dict(title=dict(text=f"log₁₀ κ({symbol})", side="right"), thickness=0.9 * theme.font_size),
+            )
+        )
+    fig.update_xaxes(title_text=f"Re {symbol}")
+    fig.update_yaxes(title_text=f"Im {symbol}", scaleanchor="x", scaleratio=1)
+    if ranges is not None:
+        fig.update_xaxes(range=list(ranges[0]))
+        fig.update_yaxes(range=list(ranges[1]))
+    fig.update_layout(dragmode=dragmode)
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=560)
+
+
+# ----------------------------------------------------------------------------------- transient
+def plot_transient(
+    k: Any,
+    norms: Any,
+    *,
+    upper: Any = None,
+    kreiss_lower: float | Any = None,
+    realized: tuple | None = None,
+    continuous: bool = False,
+    matrix: str = "J",
+    show_peak: bool = True,
+    title: str = "",
+    uirevision: str = "transient",
+    theme: Theme = DEFAULT_THEME,
+) -> go.Figure:
+    """Transient growth ``‖Jᵏ‖₂`` against ``k`` (or ``‖eᵗᴬ‖₂`` against ``t``) on a log axis.
+
+    Parameters
+    ----------
+    k : array_like of shape (m,)
+        Step counts (time in steps) or, if ``continuous``, times ``t``.
+    norms : array_like of shape (m,)
+        ``‖Jᵏ‖₂`` (spectral norm) at each ``k``.
+    upper : array_like of shape (m,), optional
+        Upper bound ``κ(V) ρ(J)ᵏ`` (or ``κ(V) e^{tα}``) at the same ``k``.
+    kreiss_lower : float or array_like of shape (m,), optional
+        Kreiss lower bound on ``sup_k ‖Jᵏ‖₂``: a horizontal line (scalar) or a curve.
+    realized : tuple (k2, values), optional
+        Realized amplification of a perturbation through the actual per-step Jacobians,
+        ``k2`` and ``values`` of shape (m2,).
+    continuous : bool
+        Label for ``‖eᵗᴬ‖₂`` against ``t`` instead of ``‖Jᵏ‖₂`` against ``k``.
+    matrix : str
+        Matrix symbol in labels ("J" or "A").
+    show_peak : bool
+        Mark the largest finite ``norms`` entry ("peak 12.3 at k = 7").
+    title, uirevision : str
+    theme : Theme
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Log y axis; a dotted reference line at 1 (layout shape). Non-positive or non-finite
+        values are gaps.
+    """
+    theme = _check_theme(theme)
+    kk = _vector(k, "k")
+    m = kk.size
+    y = _vector(norms, "norms", length=m, like="k")
+    var = "t" if continuous else "k"
+    power = f"e{_sup('t')}{_sup(matrix)}" if continuous else f"{matrix}{_sup('k')}"
+    norm_name = f"‖{power}‖₂"
+    mode = "lines+markers" if m <= 120 else "lines"
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=kk,
+            y=_log_ok(y),
+            mode=mode,
+            name=norm_name,
+            line=dict(color=theme.color(0), width=theme.line_width),
+            marker=dict(size=0.7 * theme.marker_size),
+            hovertemplate=f"{var} = %{{x}}<br>{norm_name} = %{{y:.4g}}<extra></extra>",
+        )
+    )
+    if upper is not None:
+        u = _vector(upper, "upper", length=m, like="k")
+        bound = "κ(V) e" + _sup("t") + "ᵅ" if continuous else "κ(V) ρ" + _sup("k")
+        fig.add_trace(
+            go.Scatter(
+                x=kk,
+                y=_log_ok(u),
+                mode="lines",
+                name=f"{bound} (upper bound)",
+                line=dict(color=theme.color(1), width=0.7 * theme.line_width, dash="dash"),
+            )
+        )
+    if kreiss_lower is not None:
+        if np.ndim(kreiss_lower) == 0:
+            K = check_scalar(kreiss_lower, "kreiss_lower", min_val=0.0) if np.isfinite(kreiss_lower) else np.inf
+            xs, ys = np.array([kk.min(), kk.max()]) if m else np.array([0.0, 1.0]), np.array([K, K])
+            name = f"Kreiss lower bound K({matrix}) = {_fmt(K)}"
+        else:
+            xs, ys = kk, _vector(kreiss_lower, "kreiss_lower", length=m, like="k")
+            name = f"Kreiss lower bound K({matrix})"
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=_log_ok(ys),
+                mode="lines",
+                name=name,
+                line=dict(color=theme.color(2), width=0.7 * theme.line_width, dash="dot"),
+            )
+        )
+    if realized is not None:
+        if not isinstance(realized, (tuple, list)) or len(realized) != 2:
+            raise ValueError("realized must be a tuple (k2, values) of two 1-D arrays of equal length.")
+        k2 = _vector(realized[0], "realized[0] (k2)")
+        r = _vector(realized[1], "realized[1] (values)", length=k2.size, like="realized[0]")
+        fig.add_trace(
+            go.Scatter(
+                x=k2,
+                y=_log_ok(r),
+                mode="lines+markers" if k2.size <= 120 else "lines",
+                name="realized amplification",
+                line=dict(color=theme.color(3), width=theme.line_width),
+                marker=dict(size=0.7 * theme.marker_size, symbol="diamond"),
+            )
+        )
+    finite = np.isfinite(y)
+    if show_peak and finite.any():
+        i = int(np.argmax(np.where(finite, y, -np.inf)))
+        fig.add_trace(
+            go.Scatter(
+                x=[kk[i]],
+                y=[y[i]] if y[i] > 0 else [None],
+                mode="markers",
+                name=f"peak {_fmt(y[i])} at {var} = {_fmt(kk[i])}",
+                marker=dict(size=1.8 * theme.marker_size, symbol="star", color=theme.color(0)),
+            )
+        )
+    fig.add_hline(y=1.0, line=dict(color=theme.text_color, width=1, dash="dot"))
+    fig.update_xaxes(title_text="t" if continuous else "k (steps)")
+    fig.update_yaxes(title_text=norm_name, type="log")
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=420)
+
+
+_SUP = str.maketrans("kntAJmα0123456789", "ᵏⁿᵗᴬᴶᵐᵅ⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _sup(s: str) -> str:
+    """Unicode superscript of ``s`` (characters without a superscript form are kept)."""
+    return s.translate(_SUP)
+
+
+# ------------------------------------------------------------------------------- parameter map
+def plot_param_map(
+    x: Any,
+    y: Any,
+    z: Any,
+    *,
+    x_name: str,
+    y_name: str,
+    z_name: str = "log₁₀ κ(V)",
+    z_cap: float | None = None,
+    contour_z: Any = None,
+    contour_level: float = 1.0,
+    contour_name: str = "ρ(J) = 1",
+    curves: Sequence[tuple[str, Any, Any]] | None = None,
+    marker: tuple[float, float] | None = None,
+    marker_name: str = "current point",
+    log_x: bool = True,
+    log_y: bool = False,
+    click_grid: bool = True,
+    max_click_points: int = 10_000,
+    title: str = "",
+    uirevision: str = "param_map",
+    theme: Theme = DEFAULT_THEME,
+) -> go.Figure:
+    """Heatmap of a quantity over a parameter plane (e.g. log10 κ(V) over η × β), clickable.
+
+    Parameters
+    ----------
+    x : array_like of shape (nx,)
+        First parameter (columns), e.g. learning rate η (per step).
+    y : array_like of shape (ny,)
+        Second parameter (rows), e.g. momentum β.
+    z : array_like of shape (ny, nx)
+        Displayed values (already transformed, e.g. ``log10 κ(V)``). ``+inf`` (κ = ∞ at an
+        exceptional point) is drawn at the top of the colour range (``z_cap`` if given, else
+        the largest finite value) and shown as "∞" in the hover; NaN is a gap.
+    x_name, y_name, z_name : str
+        Axis and colourbar titles, e.g. "learning rate η", "momentum β".
+    z_cap : float, optional
+        Upper end of the colour range; larger values are clipped for display.
+    contour_z : array_like of shape (ny, nx), optional
+        Quantity whose ``contour_level`` set is drawn as a line (e.g. ρ(J) with level 1).
+    contour_level : float
+    contour_name : str
+        Legend name of that line.
+    curves : list of (name, cx, cy), optional
+        Curves in the plane (e.g. analytic exceptional points), ``cx``/``cy`` of shape (m,);
+        NaN separates pieces.
+    marker : tuple (x0, y0), optional
+        Current parameter point (drawn as a star).
+    log_x, log_y : bool
+        Logarithmic axes.
+    click_grid : bool
+        Add an invisible scatter trace (marker opacity 0) on the grid points, named
+        "click grid", with ``customdata = [x, y, z-as-text]`` per point, so that Streamlit's
+        ``on_select`` reports clicks and box selections (heatmap clicks are not reported).
+        Grids with more than ``max_click_points`` points are subsampled with a stride.
+    title, uirevision : str
+    theme : Theme
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    theme = _check_theme(theme)
+    xv, yv = _vector(x, "x"), _vector(y, "y")
+    zz = _grid(z, "z", (yv.size, xv.size))
+    if z_cap is not None:
+        z_cap = check_scalar(z_cap, "z_cap")
+    zd, zmin, zmax = _cap_inf(zz, z_cap)
+    hover = (  # the click grid carries the hover when present
+        dict(hoverinfo="skip")
+        if click_grid
+        else dict(
+            hovertemplate=f"{x_name} = %{{x:.4g}}<br>{y_name} = %{{y:.4g}}<br>{z_name} = %{{z:.3g}}<extra></extra>"
+        )
+    )
+    fig = go.Figure()
+    fig.add_trace(
+        go.Heatmap(
+            x=xv,
+            y=yv,
+            z=zd,
+            zmin=zmin,
+            zmax=zmax,
+            colorscale=theme.colorscale_kappa,
+            name=z_name,
+            colorbar=dict(title=dict(text=z_name, side="right"), thickness=0.9 * theme.font_size),
+            **hover,
+        )
+    )
+    if contour_z is not None:
+        cz = _grid(contour_z, "contour_z", zz.shape)
+        lvl = check_scalar(contour_level, "contour_level")
+        fig.add_trace(
+            go.Contour(
+                x=xv,
+                y=yv,
+                z=_finite_or_nan(cz),
+                name=contour_name,
+                showlegend=True,
+                showscale=False,
+                contours=dict(coloring="none", start=lvl, end=lvl, size=1.0),
+                line=dict(color=theme.color(1), width=theme.line_width, dash="dash"),
+                hoverinfo="skip",
+                meta=dict(level=lvl),
+            )
+        )
+    curve_colors = ("#000000", theme.color(5), theme.color(3), theme.color(4), "#FFFFFF")
+    for i, curve in enumerate(curves or ()):
+        if not isinstance(curve, (tuple, list)) or len(curve) != 3:
+            raise ValueError(f"curves[{i}] must be a tuple (name, x, y); got {type(curve).__name__}.")
+        name, cx, cy = curve
+        cxv = _vector(cx, f"curves[{i}] x")
+        cyv = _vector(cy, f"curves[{i}] y", length=cxv.size, like=f"curves[{i}] x")
+        fig.add_trace(
+            go.Scatter(
+                x=cxv,
+                y=cyv,
+                mode="lines",
+                name=str(name),
+                line=dict(color=curve_colors[i % len(curve_colors)], width=theme.line_width, dash=_DASHES[i % 4]),
+                hoverinfo="skip",
+            )
+        )
+    if click_grid:
+        fig.add_trace(_click_grid(xv, yv, zz, x_name, y_name, z_name, max_click_points))
+    if marker is not None:
+        if not isinstance(marker, (tuple, list)) or len(marker) != 2:
+            raise ValueError(f"marker must be a tuple (x0, y0); got {marker!r}.")
+        x0, y0 = check_scalar(marker[0], "marker x0"), check_scalar(marker[1], "marker y0")
+        fig.add_trace(
+            go.Scatter(
+                x=[x0],
+                y=[y0],
+                mode="markers",
+                name=marker_name,
+                marker=dict(
+                    symbol="star", size=2.4 * theme.marker_size, color="white", line=dict(width=2, color="black")
+                ),
+                hovertemplate=f"{x_name} = %{{x:.4g}}<br>{y_name} = %{{y:.4g}}<extra>{marker_name}</extra>",
+            )
+        )
+    fig.update_xaxes(title_text=x_name, type="log" if log_x else "linear", showgrid=False, range=_axis_range(xv, log_x))
+    fig.update_yaxes(title_text=y_name, type="log" if log_y else "linear", showgrid=False, range=_axis_range(yv, log_y))
+    fig.update_layout(clickmode="event+select")
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=520)
+
+
+def _axis_range(v: np.ndarray, log: bool) -> list[float] | None:
+    """Axis range covering the cells of a heatmap with centres ``v`` (Plotly log ranges are in log10)."""
+    v = v[np.isfinite(v) & ((v > 0) if log else True)]
+    if v.size == 0:
+        return None
+    w = np.log10(v) if log else v
+    half = 0.5 * (w.max() - w.min()) / max(w.size - 1, 1)
+    return [float(w.min() - half), float(w.max() + half)]
+
+
+def _click_grid(xv, yv, zz, x_name, y_name, z_name, max_points: int) -> go.Scatter:
+    stride = max(1, int(np.ceil(np.sqrt(xv.size * yv.size / max(max_points, 1)))))
+    xs, ys = xv[::stride], yv[::stride]
+    X, Y = np.meshgrid(xs, ys)  # (ny', nx')
+    Z = zz[::stride, ::stride]
+    custom = [[float(a), float(b), _fmt(c)] for a, b, c in zip(X.ravel(), Y.ravel(), Z.ravel(), strict=True)]
+    return go.Scatter(
+        x=X.ravel(),
+        y=Y.ravel(),
+        mode="markers",
+        name="click grid",
+        showlegend=False,
+        marker=dict(size=8, opacity=0.0, color="black"),
+        customdata=custom,
+        hovertemplate=(
+            f"{x_name} = %{{customdata[0]:.4g}}<br>{y_name} = %{{customdata[1]:.4g}}"
+            f"<br>{z_name} = %{{customdata[2]}}<extra></extra>"
+        ),
+        meta=dict(stride=stride),
+    )
+
+
+# ------------------------------------------------------------------------------------ training
+def _mask_spans(steps: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]]:
+    """Contiguous True runs of ``mask`` as (left, right) edges at the midpoints between steps."""
+    spans = []
+    n = steps.size
+    i = 0
+    while i < n:
+        if mask[i]:
+            j = i
+            while j + 1 < n and mask[j + 1]:
+                j += 1
+            left = 0.5 * (steps[i - 1] + steps[i]) if i > 0 else steps[i]
+            right = 0.5 * (steps[j] + steps[j + 1]) if j + 1 < n else steps[j]
+            spans.append((float(left), float(right)))
+            i = j + 1
+        else:
+            i += 1
+    return spans
+
+
+def plot_loss(
+    steps: Any,
+    loss_train: Any,
+    *,
+    loss_test: Any = None,
+    unstable_mask: Any = None,
+    unstable_spans: Sequence[tuple[float, float]] | None = None,
+    unstable_name: str = "unstable phase",
+    diverged_step: float | None = None,
+    selected_step: float | None = None,
+    log_y: bool = True,
+    title: str = "",
+    uirevision: str = "loss",
+    theme: Theme = DEFAULT_THEME,
+) -> go.Figure:
+    """Training (and test) loss against step, unstable phases shaded, selected step marked.
+
+    Parameters
+    ----------
+    steps : array_like of shape (n,)
+        Step numbers.
+    loss_train : array_like of shape (n,)
+        Training loss at each step (non-finite values after a divergence are gaps).
+    loss_test : array_like of shape (n,), optional
+    unstable_mask : array_like of bool, shape (n,), optional
+        Steps in an unstable phase; contiguous runs are shaded (edges halfway between steps).
+    unstable_spans : list of (start, end), optional
+        Alternatively, the shaded intervals in step units.
+    unstable_name : str
+        Legend name of the shading.
+    diverged_step : float, optional
+        Dashed vertical line with the annotation "diverged at step k".
+    selected_step : float, optional
+        Solid vertical line at the selected step.
+    log_y : bool
+    title, uirevision : str
+    theme : Theme
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Lines-and-markers traces "train loss" / "test loss" with ``customdata = step`` (so a
+        click or box selection reports steps); the shading is a set of layout shapes plus a
+        legend key trace named ``unstable_name``.
+    """
+    theme = _check_theme(theme)
+    s = _vector(steps, "steps")
+    n = s.size
+    tr = _vector(loss_train, "loss_train", length=n, like="steps")
+    prep = _log_ok if log_y else _finite_or_nan
+    fig = go.Figure()
+    series = [("train loss", tr)]
+    if loss_test is not None:
+        series.append(("test loss", _vector(loss_test, "loss_test", length=n, like="steps")))
+    for i, (name, v) in enumerate(series):
+        fig.add_trace(
+            go.Scatter(
+                x=s,
+                y=prep(v),
+                mode="lines+markers",
+                name=name,
+                customdata=s,
+                line=dict(color=theme.color(i), width=theme.line_width),
+                marker=dict(size=0.6 * theme.marker_size),
+                hovertemplate=f"step %{{x}}<br>{name} = %{{y:.4g}}<extra></extra>",
+            )
+        )
+    spans = []
+    if unstable_mask is not None:
+        mask = np.asarray(unstable_mask)
+        if mask.shape != (n,) or mask.dtype.kind not in "bi":
+            raise ValueError(f"unstable_mask must be a boolean array of shape ({n},); got {mask.dtype} {mask.shape}.")
+        spans += _mask_spans(s, mask.astype(bool))
+    for i, sp in enumerate(unstable_spans or ()):
+        if len(sp) != 2:
+            raise ValueError(f"unstable_spans[{i}] must be a pair (start, end); got {sp!r}.")
+        spans.append((check_scalar(sp[0], "span start"), check_scalar(sp[1], "span end")))
+    shade = theme.color(1)
+    for a, b in spans:
+        fig.add_vrect(x0=a, x1=b, fillcolor=shade, opacity=0.15, line_width=0, layer="below")
+    if spans:
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="markers",
+                name=unstable_name,
+                marker=dict(symbol="square", size=theme.marker_size * 1.5, color=shade, opacity=0.3),
+                hoverinfo="skip",
+            )
+        )
+    if diverged_step is not None:
+        d = check_scalar(diverged_step, "diverged_step")
+        fig.add_vline(
+            x=d,
+            line=dict(color=theme.color(1), width=theme.line_width, dash="dash"),
+            annotation=dict(text=f"diverged at step {_fmt(d)}", font=dict(color=theme.color(1))),
+            annotation_position="top left",
+        )
+    if selected_step is not None:
+        fig.add_vline(x=check_scalar(selected_step, "selected_step"), line=dict(color=theme.text_color, width=1.5))
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="loss", type="log" if log_y else "linear")
+    fig.update_layout(clickmode="event+select")
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=360)
+
+
+def plot_indicators(
+    steps: Any,
+    series: Mapping[str, Any],
+    *,
+    panels: Sequence[Sequence[str]] | None = None,
+    thresholds: Mapping[str, Any] | None = None,
+    threshold_labels: Mapping[str, str] | None = None,
+    selected_step: float | None = None,
+    log_y: bool | Sequence[bool] = True,
+    title: str = "",
+    uirevision: str = "indicators",
+    theme: Theme = DEFAULT_THEME,
+) -> go.Figure:
+    """Indicator trajectories (κ(V), ρ(J), ρ₊, λmax(H), ‖[H, M]‖ ...) on a shared step axis.
+
+    Parameters
+    ----------
+    steps : array_like of shape (n,)
+        Analyzed step numbers.
+    series : dict of str to array_like of shape (n,)
+        Indicator name (the legend and y-axis title, e.g. "κ(V)", "ρ(J)", "ρ₊") to values.
+    panels : list of lists of str, optional
+        Series shown together in one subplot, top to bottom, e.g.
+        ``[["κ(V)"], ["ρ(J)", "ρ₊"], ["λmax(H)"], ["‖[H, M]‖"]]``. Default: one per series.
+    thresholds : dict of str to float or array_like of shape (n,), optional
+        Threshold for a series, drawn as a dashed line in that series' subplot (e.g.
+        ``{"ρ(J)": 1.0, "λmax(H)": 2/η}``); an array gives a step-dependent threshold.
+    threshold_labels : dict of str to str, optional
+        Legend names of the thresholds (default "ρ(J) = 1" for a scalar, "threshold of
+        λmax(H)" for an array).
+    selected_step : float, optional
+        Vertical line through all subplots.
+    log_y : bool or sequence of bool (one per panel)
+    title, uirevision : str
+    theme : Theme
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Subplots with shared x; every series is a lines-and-markers trace with
+        ``customdata = step`` so a click selects a step. Bottom x axis titled "step".
+    """
+    theme = _check_theme(theme)
+    s = _vector(steps, "steps")
+    if not isinstance(series, Mapping) or not series:
+        raise ValueError("series must be a non-empty dict of name -> array of shape (n_steps,).")
+    data = {str(k): _vector(v, f"series[{k!r}]", length=s.size, like="steps") for k, v in series.items()}
+    panels = [[str(n) for n in p] for p in (panels if panels is not None else [[k] for k in data])]
+    for p in panels:
+        for name in p:
+            if name not in data:
+                raise ValueError(f"panels refers to unknown series {name!r}; known: {', '.join(data)}.")
+    n_p = len(panels)
+    logs = [bool(log_y)] * n_p if isinstance(log_y, (bool, np.bool_)) else [bool(v) for v in log_y]
+    if len(logs) != n_p:
+        raise ValueError(f"log_y must be a bool or one bool per panel ({n_p}); got {len(logs)}.")
+    thresholds = dict(thresholds or {})
+    labels = dict(threshold_labels or {})
+    for key in thresholds:
+        if key not in data:
+            raise ValueError(f"thresholds refers to unknown series {key!r}; known: {', '.join(data)}.")
+    fig = make_subplots(rows=n_p, cols=1, shared_xaxes=True, vertical_spacing=min(0.04, 0.3 / n_p))
+    color_of = {name: theme.color(i) for i, name in enumerate(data)}
+    for row, (p, lg) in enumerate(zip(panels, logs, strict=True), start=1):
+        prep = _log_ok if lg else _finite_or_nan
+        for name in p:
+            fig.add_trace(
+                go.Scatter(
+                    x=s,
+                    y=prep(data[name]),
+                    mode="lines+markers",
+                    name=name,
+                    customdata=s,
+                    line=dict(color=color_of[name], width=0.8 * theme.line_width),
+                    marker=dict(size=0.6 * theme.marker_size),
+                    hovertemplate=f"step %{{x}}<br>{name} = %{{y:.4g}}<extra></extra>",
+                ),
+                row=row,
+                col=1,
+            )
+            if name in thresholds:
+                fig.add_trace(
+                    _threshold_trace(s, name, thresholds[name], labels.get(name), prep, theme), row=row, col=1
+                )
+        fig.update_yaxes(title_text=", ".join(p), type="log" if lg else "linear", row=row, col=1)
+    if selected_step is not None:
+        fig.add_vline(x=check_scalar(selected_step, "selected_step"), line=dict(color=theme.text_color, width=1.5))
+    fig.update_xaxes(title_text="step", row=n_p, col=1)
+    fig.update_layout(clickmode="event+select")
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=170 * n_p + 110)
+
+
+def _threshold_trace(s, name, value, label, prep, theme: Theme) -> go.Scatter:
+    if np.ndim(value) == 0:
+        v = check_scalar(value, f"thresholds[{name!r}]")
+        xs, ys = (np.array([s.min(), s.max()]) if s.size else np.array([0.0, 1.0])), np.array([v, v])
+        label = label or f"{name.split('(')[0]} = {_fmt(v)}"
+    else:
+        xs, ys = s, _vector(value, f"thresholds[{name!r}]", length=s.size, like="steps")
+        label = label or f"threshold of {name}"
+    return go.Scatter(
+        x=xs,
+        y=prep(ys),
+        mode="lines",
+        name=label,
+        line=dict(color=theme.text_color, width=0.6 * theme.line_width, dash="dash"),
+        hoverinfo="skip",
+    )
+
+
+def plot_fit(
+    X: Any,
+    y: Any,
+    *,
+    grid: tuple | None = None,
+    boundary_level: float | None = 0.5,
+    curve: tuple | None = None,
+    truth: tuple | None = None,
+    X_test: Any = None,
+    y_test: Any = None,
+    output_name: str = "model output",
+    title: str = "",
+    uirevision: str = "fit",
+    theme: Theme = DEFAULT_THEME,
+) -> go.Figure:
+    """The network's fit: a decision boundary (2-D classification) or a regression curve.
+
+    Classification (``X`` of shape (n, 2)): ``grid = (xx, yy, zz)`` with ``xx`` of shape (nx,),
+    ``yy`` of shape (ny,) and ``zz`` of shape (ny, nx) the model output on the grid (e.g. the
+    probability of class 1) drawn as a filled contour, the decision boundary as the
+    ``boundary_level`` line (None: no line), and the points coloured by class ``y`` (n,).
+
+    Regression (``X`` of shape (n,) or (n, 1)): data points ``(X, y)``, the prediction
+    ``curve = (x, y_pred)`` of shapes (m,), and optionally the noiseless ``truth = (x, y_true)``.
+
+    ``X_test``/``y_test`` add the held-out points (open markers).
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    theme = _check_theme(theme)
+    Xa = np.asarray(X)
+    if Xa.ndim == 2 and Xa.shape[1] == 2:
+        return _fit_classification(X, y, grid, boundary_level, X_test, y_test, output_name, title, uirevision, theme)
+    if Xa.ndim == 1 or (Xa.ndim == 2 and Xa.shape[1] == 1):
+        return _fit_regression(X, y, curve, truth, X_test, y_test, title, uirevision, theme)
+    raise ValueError(f"X must have shape (n, 2) (classification) or (n,) / (n, 1) (regression); got {Xa.shape}.")
+
+
+def _fit_classification(X, y, grid, level, X_test, y_test, output_name, title, uirevision, theme) -> go.Figure:
+    Xa = check_matrix(X, "X", square=False, finite=False, max_dim=None)
+    lab = _labels(y, "y", length=Xa.shape[0])
+    fig = go.Figure()
+    if grid is not None:
+        if not isinstance(grid, (tuple, list)) or len(grid) != 3:
+            raise ValueError("grid must be a tuple (xx, yy, zz) of shapes (nx,), (ny,), (ny, nx).")
+        xx, yy = _vector(grid[0], "grid xx"), _vector(grid[1], "grid yy")
+        zz = _grid(grid[2], "grid zz", (yy.size, xx.size))
+        fig.add_trace(
+            go.Contour(
+                x=xx,
+                y=yy,
+                z=_finite_or_nan(zz),
+                colorscale="RdBu_r",
+                opacity=0.55,
+                contours=dict(coloring="fill", showlines=False),
+                ncontours=20,
+                name=output_name,
+                colorbar=dict(title=dict(text=output_name, side="right"), thickness=0.9 * theme.font_size),
+                hovertemplate=f"x₁ %{{x:.3g}}, x₂ %{{y:.3g}}<br>{output_name} = %{{z:.3g}}<extra></extra>",
+            )
+        )
+        if level is not None:
+            lv = check_scalar(level, "boundary_level")
+            fig.add_trace(
+                go.Contour(
+                    x=xx,
+                    y=yy,
+                    z=_finite_or_nan(zz),
+                    contours=dict(coloring="none", start=lv, end=lv, size=1.0),
+                    line=dict(color=theme.text_color, width=theme.line_width),
+                    showscale=False,
+                    showlegend=True,
+                    name="decision boundary",
+                    hoverinfo="skip",
+                    meta=dict(level=lv),
+                )
+            )
+    sets = [("train", Xa, lab, False)]
+    if X_test is not None:
+        Xt = check_matrix(X_test, "X_test", square=False, finite=False, max_dim=None)
+        sets.append(("test", Xt, _labels(y_test, "y_test", length=Xt.shape[0]), True))
+    classes = sorted(set(lab.tolist()) | (set(sets[1][2].tolist()) if len(sets) > 1 else set()))
+    for split, P, L, hollow in sets:
+        for i, c in enumerate(classes):
+            idx = L == c
+            fig.add_trace(
+                go.Scatter(
+                    x=P[idx, 0],
+                    y=P[idx, 1],
+                    mode="markers",
+                    name=f"class {c} ({split})",
+                    marker=dict(
+                        size=theme.marker_size,
+                        color=theme.color(i),
+                        symbol=_SYMBOLS[i % len(_SYMBOLS)] + ("-open" if hollow else ""),
+                        line=dict(width=1.5) if hollow else dict(width=0.5, color="white"),
+                    ),
+                )
+            )
+    fig.update_xaxes(title_text="x₁")
+    fig.update_yaxes(title_text="x₂", scaleanchor="x", scaleratio=1)
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=480)
+
+
+def _fit_regression(X, y, curve, truth, X_test, y_test, title, uirevision, theme) -> go.Figure:
+    x = _vector(np.asarray(X).reshape(-1), "X")
+    yv = _vector(y, "y", length=x.size, like="X")
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=x, y=yv, mode="markers", name="train data", marker=dict(size=theme.marker_size, color=theme.color(0))
+        )
+    )
+    if X_test is not None:
+        xt = _vector(np.asarray(X_test).reshape(-1), "X_test")
+        fig.add_trace(
+            go.Scatter(
+                x=xt,
+                y=_vector(y_test, "y_test", length=xt.size, like="X_test"),
+                mode="markers",
+                name="test data",
+                marker=dict(size=theme.marker_size, symbol="circle-open", color=theme.color(0)),
+            )
+        )
+    for key, val, color, dash in (("truth", truth, theme.text_color, "dot"), ("curve", curve, theme.color(1), None)):
+        if val is None:
+            continue
+        if not isinstance(val, (tuple, list)) or len(val) != 2:
+            raise ValueError(f"{key} must be a tuple (x, y) of two 1-D arrays of equal length.")
+        cx = _vector(val[0], f"{key} x")
+        fig.add_trace(
+            go.Scatter(
+                x=cx,
+                y=_finite_or_nan(_vector(val[1], f"{key} y", length=cx.size, like=f"{key} x")),
+                mode="lines",
+                name="target function" if key == "truth" else "network prediction",
+                line=dict(color=color, width=theme.line_width, dash=dash),
+            )
+        )
+    fig.update_xaxes(title_text="x")
+    fig.update_yaxes(title_text="y")
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=420)
+
+
+def plot_trajectory_2d(
+    thetas: Any,
+    *,
+    H: Any = None,
+    theta_star: Any = None,
+    n_levels: int = 12,
+    title: str = "",
+    uirevision: str = "trajectory",
+    theme: Theme = DEFAULT_THEME,
+) -> go.Figure:
+    """Iterates of an optimizer in θ-space for a 2-D quadratic ``f(θ) = ½ (θ−θ*)ᵀ H (θ−θ*)``.
+
+    Parameters
+    ----------
+    thetas : array_like of shape (k, 2)
+        Iterates θ₀, θ₁, ... (non-finite rows after a divergence are dropped).
+    H : array_like of shape (2, 2), optional
+        Symmetric Hessian: level sets of ``f`` are drawn (``log₁₀ f`` if ``H`` is positive
+        semidefinite on the shown window, else ``f``).
+    theta_star : array_like of shape (2,), optional
+        Minimiser (default the origin), marked when ``H`` is given.
+    n_levels : int
+        Number of contour levels.
+    title, uirevision : str
+    theme : Theme
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        Equal aspect; the trajectory is a lines-and-markers trace "iterates" with
+        ``customdata = k``.
+    """
+    theme = _check_theme(theme)
+    T = check_matrix(thetas, "thetas", square=False, finite=False, max_dim=None)
+    if T.shape[1] != 2:
+        raise ValueError(f"thetas must have shape (k, 2); got {T.shape}.")
+    n_levels = check_scalar(n_levels, "n_levels", min_val=1, integer=True)
+    star = np.zeros(2) if theta_star is None else _vector(theta_star, "theta_star", length=2)
+    ok = np.all(np.isfinite(T), axis=1)
+    steps = np.flatnonzero(ok)
+    P = T[ok]
+    fig = go.Figure()
+    if H is not None:
+        Hm = check_matrix(H, "H")
+        if Hm.shape != (2, 2):
+            raise ValueError(f"H must have shape (2, 2); got {Hm.shape}.")
+        pts = np.vstack([P, star[None, :]]) if P.size else star[None, :]
+        lo, hi = pts.min(axis=0), pts.max(axis=0)
+        pad = 0.15 * np.maximum(hi - lo, 1e-12) + (hi - lo == 0)
+        g1 = np.linspace(lo[0] - pad[0], hi[0] + pad[0], 121)
+        g2 = np.linspace(lo[1] - pad[1], hi[1] + pad[1], 121)
+        D1, D2 = np.meshgrid(g1 - star[0], g2 - star[1])  # (121, 121)
+        F = 0.5 * (Hm[0, 0] * D1**2 + (Hm[0, 1] + Hm[1, 0]) * D1 * D2 + Hm[1, 1] * D2**2)
+        use_log = bool(np.all(F >= 0))
+        Z = np.log10(np.maximum(F, np.finfo(float).tiny)) if use_log else F
+        zf = Z[np.isfinite(Z) & (F > 0)] if use_log else Z[np.isfinite(Z)]
+        zlo, zhi = (float(np.quantile(zf, 0.02)), float(zf.max())) if zf.size else (0.0, 1.0)
+        fig.add_trace(
+            go.Contour(
+                x=g1,
+                y=g2,
+                z=Z,
+                name="level sets of f",
+                colorscale=theme.colorscale_kappa,
+                contours=dict(coloring="lines", start=zlo, end=zhi, size=max((zhi - zlo) / n_levels, 1e-12)),
+                line=dict(width=0.5 * theme.line_width),
+                showscale=False,
+                showlegend=True,
+                hovertemplate="θ₁ %{x:.3g}, θ₂ %{y:.3g}<br>"
+                + ("log₁₀ f" if use_log else "f")
+                + " = %{z:.3g}<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[star[0]],
+                y=[star[1]],
+                mode="markers",
+                name="minimum θ*",
+                marker=dict(symbol="x", size=1.5 * theme.marker_size, color=theme.text_color),
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=P[:, 0],
+            y=P[:, 1],
+            mode="lines+markers",
+            name="iterates θₖ",
+            customdata=steps,
+            line=dict(color=theme.color(1), width=0.8 * theme.line_width),
+            marker=dict(size=0.8 * theme.marker_size),
+            hovertemplate="k = %{customdata}<br>θ = (%{x:.4g}, %{y:.4g})<extra></extra>",
+        )
+    )
+    if P.size:
+        fig.add_trace(
+            go.Scatter(
+                x=[P[0, 0]],
+                y=[P[0, 1]],
+                mode="markers",
+                name="start θ₀",
+                marker=dict(symbol="circle-open", size=2 * theme.marker_size, color=theme.color(1), line=dict(width=2)),
+            )
+        )
+    fig.update_xaxes(title_text="θ₁")
+    fig.update_yaxes(title_text="θ₂", scaleanchor="x", scaleratio=1)
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=480)
+
+
+# ------------------------------------------------------------------------------------- studies
+def plot_phase_distributions(
+    values_by_phase: Mapping[str, Mapping[str, Any]],
+    *,
+    annotations: Mapping[str, str] | None = None,
+    phase_order: Sequence[str] | None = None,
+    log_y: bool = True,
+    title: str = "",
+    uirevision: str = "phases",
+    theme: Theme = DEFAULT_THEME,
+) -> go.Figure:
+    """Box plots with all points of each indicator, split by training phase.
+
+    Parameters
+    ----------
+    values_by_phase : dict of indicator -> dict of phase -> array_like of shape (n_phase,)
+        E.g. ``{"κ(V)": {"stable": a, "unstable": b}, "ρ(J)": {...}}``: one subplot per
+        indicator (left to right), one box per phase; non-finite values are dropped (and
+        non-positive ones too on a log axis).
+    annotations : dict of indicator -> str, optional
+        Text under each subplot title, e.g. a test statistic ("AUC 0.91, p = 3e-4").
+    phase_order : sequence of str, optional
+        Order (and colour) of the phases; default order of first appearance.
+    log_y : bool
+    title, uirevision : str
+    theme : Theme
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``go.Box`` per (indicator, phase) named after the phase (legend once per phase).
+    """
+    theme = _check_theme(theme)
+    if not isinstance(values_by_phase, Mapping) or not values_by_phase:
+        raise ValueError("values_by_phase must be a non-empty dict of indicator -> {phase: values}.")
+    inds = [str(k) for k in values_by_phase]
+    phases: list[str] = list(phase_order or [])
+    for ind, per in values_by_phase.items():
+        if not isinstance(per, Mapping):
+            raise TypeError(f"values_by_phase[{ind!r}] must be a dict of phase -> values; got {type(per).__name__}.")
+        phases += [str(p) for p in per if str(p) not in phases]
+    notes = dict(annotations or {})
+    subtitles = [f"{i}<br><sup>{notes[i]}</sup>" if i in notes else i for i in inds]
+    fig = make_subplots(rows=1, cols=len(inds), subplot_titles=subtitles, horizontal_spacing=0.25 / len(inds) + 0.03)
+    for col, (ind, per) in enumerate(values_by_phase.items(), start=1):
+        for p_name, vals in per.items():
+            v = _vector(vals, f"values_by_phase[{ind!r}][{p_name!r}]")
+            v = v[np.isfinite(v) & ((v > 0) if log_y else True)]
+            j = phases.index(str(p_name))
+            fig.add_trace(
+                go.Box(
+                    y=v,
+                    name=str(p_name),
+                    legendgroup=str(p_name),
+                    showlegend=col == 1,
+                    boxpoints="all",
+                    jitter=0.4,
+                    pointpos=0,
+                    marker=dict(color=theme.color(j), size=0.6 * theme.marker_size, opacity=0.7),
+                    line=dict(width=0.6 * theme.line_width),
+                ),
+                row=1,
+                col=col,
+            )
+        fig.update_yaxes(title_text=str(ind), type="log" if log_y else "linear", row=1, col=col)
+        fig.update_xaxes(categoryorder="array", categoryarray=phases, row=1, col=col)
+    fig.update_annotations(font_size=theme.font_size)
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=440)
+
+
+def plot_roc(
+    curves: Mapping[str, tuple],
+    *,
+    title: str = "",
+    uirevision: str = "roc",
+    theme: Theme = DEFAULT_THEME,
+) -> go.Figure:
+    """ROC curves of indicators as early-warning classifiers.
+
+    Parameters
+    ----------
+    curves : dict of name -> (fpr, tpr, auc)
+        ``fpr`` and ``tpr`` of shape (m,) in [0, 1]; ``auc`` a float (or None). The legend
+        name is "name (AUC = 0.91)".
+    title, uirevision : str
+    theme : Theme
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One line per indicator plus the diagonal "chance"; square unit axes.
+    """
+    theme = _check_theme(theme)
+    if not isinstance(curves, Mapping) or not curves:
+        raise ValueError("curves must be a non-empty dict of name -> (fpr, tpr, auc).")
+    fig = go.Figure()
+    for i, (name, val) in enumerate(curves.items()):
+        if not isinstance(val, (tuple, list)) or len(val) != 3:
+            raise ValueError(f"curves[{name!r}] must be a tuple (fpr, tpr, auc).")
+        fpr = _vector(val[0], f"curves[{name!r}] fpr")
+        tpr = _vector(val[1], f"curves[{name!r}] tpr", length=fpr.size, like="fpr")
+        auc = val[2]
+        label = f"{name} (AUC = {float(auc):.2f})" if auc is not None and np.isfinite(auc) else str(name)
+        fig.add_trace(
+            go.Scatter(
+                x=fpr,
+                y=tpr,
+                mode="lines",
+                name=label,
+                line=dict(color=theme.color(i), width=theme.line_width, shape="hv"),
+            )
+        )
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color=theme.text_color, width=1, dash="dot")
+        )
+    )
+    fig.update_xaxes(title_text="false-positive rate", range=[0, 1], constrain="domain")
+    fig.update_yaxes(title_text="true-positive rate", range=[0, 1], scaleanchor="x", scaleratio=1, constrain="domain")
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=480)
+
+
+def plot_lead_times(
+    lead_times: Mapping[str, Any],
+    *,
+    nbins: int = 20,
+    x_title: str = "lead time (steps before the loss spike)",
+    title: str = "",
+    uirevision: str = "lead_times",
+    theme: Theme = DEFAULT_THEME,
+) -> go.Figure:
+    """Overlaid histograms of warning lead times, one per indicator.
+
+    Parameters
+    ----------
+    lead_times : dict of name -> array_like of shape (n_runs,)
+        Steps between the indicator's warning and the event (positive = warned before);
+        non-finite entries mean "never warned" and are counted in the legend name
+        ("κ(V) (n = 40, 3 missed)").
+    nbins : int
+    x_title, title, uirevision : str
+    theme : Theme
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One ``go.Histogram`` per indicator, overlay mode, and a dotted line at 0.
+    """
+    theme = _check_theme(theme)
+    if not isinstance(lead_times, Mapping) or not lead_times:
+        raise ValueError("lead_times must be a non-empty dict of name -> array of lead times.")
+    nbins = check_scalar(nbins, "nbins", min_val=1, integer=True)
+    fig = go.Figure()
+    for i, (name, vals) in enumerate(lead_times.items()):
+        v = _vector(vals, f"lead_times[{name!r}]")
+        fin = v[np.isfinite(v)]
+        fig.add_trace(
+            go.Histogram(
+                x=fin,
+                nbinsx=nbins,
+                name=f"{name} (n = {fin.size}, {v.size - fin.size} missed)",
+                marker=dict(color=theme.color(i)),
+                opacity=0.6,
+            )
+        )
+    fig.add_vline(x=0.0, line=dict(color=theme.text_color, width=1, dash="dot"))
+    fig.update_layout(barmode="overlay")
+    fig.update_xaxes(title_text=x_title)
+    fig.update_yaxes(title_text="number of runs")
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=400)
+
+
+def plot_run_grid(
+    lrs: Any,
+    seeds: Any,
+    phase: Any,
+    *,
+    selected: tuple[int, int] | None = None,
+    x_title: str = "learning rate η",
+    title: str = "",
+    uirevision: str = "run_grid",
+    theme: Theme = DEFAULT_THEME,
+) -> go.Figure:
+    """Clickable grid of runs (learning rate × seed) coloured by phase label.
+
+    Parameters
+    ----------
+    lrs : array_like of shape (n_lr,)
+        Learning rates η (per step), log x axis.
+    seeds : array_like of shape (n_seed,)
+        Integer seeds (categorical y axis).
+    phase : array_like of str, shape (n_lr, n_seed)
+        Phase label of each run ("stable", "edge of stability", "diverged", ...).
+    selected : tuple (i, j), optional
+        Index of the highlighted run (``lrs[i]``, ``seeds[j]``).
+    x_title, title, uirevision : str
+    theme : Theme
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        One marker trace per phase label with ``customdata = [lr, seed, i, j]`` per point.
+    """
+    theme = _check_theme(theme)
+    lr = _vector(lrs, "lrs")
+    sd = _vector(seeds, "seeds")
+    lab = np.asarray(phase).astype(str)
+    if lab.shape != (lr.size, sd.size):
+        raise ValueError(f"phase must have shape (len(lrs), len(seeds)) = {(lr.size, sd.size)}; got {lab.shape}.")
+    I, J = np.meshgrid(np.arange(lr.size), np.arange(sd.size), indexing="ij")  # (n_lr, n_seed)
+    seed_txt = [f"{int(v)}" if float(v).is_integer() else f"{v:g}" for v in sd]
+    fig = go.Figure()
+    for c, name in enumerate(dict.fromkeys(lab.ravel().tolist())):
+        m = lab == name
+        ii, jj = I[m], J[m]
+        fig.add_trace(
+            go.Scatter(
+                x=lr[ii],
+                y=[seed_txt[j] for j in jj],
+                mode="markers",
+                name=name,
+                marker=dict(symbol=_SYMBOLS[c % len(_SYMBOLS)], size=1.4 * theme.marker_size, color=theme.color(c)),
+                customdata=[[float(lr[i]), float(sd[j]), int(i), int(j)] for i, j in zip(ii, jj, strict=True)],
+                hovertemplate="η = %{customdata[0]:.4g}<br>seed %{y}<br>" + name + "<extra></extra>",
+            )
+        )
+    if selected is not None:
+        i, j = (check_scalar(v, "selected index", min_val=0, integer=True) for v in selected)
+        if i >= lr.size or j >= sd.size:
+            raise ValueError(f"selected must index the grid of shape {(lr.size, sd.size)}; got {tuple(selected)}.")
+        fig.add_trace(
+            go.Scatter(
+                x=[lr[i]],
+                y=[seed_txt[j]],
+                mode="markers",
+                name="selected run",
+                marker=dict(
+                    symbol="circle-open", size=2.6 * theme.marker_size, color=theme.text_color, line=dict(width=2)
+                ),
+                hoverinfo="skip",
+            )
+        )
+    fig.update_xaxes(title_text=x_title, type="log")
+    fig.update_yaxes(title_text="seed", type="category", categoryorder="array", categoryarray=seed_txt)
+    fig.update_layout(clickmode="event+select")
+    return _finish(fig, theme, title=title, uirevision=uirevision, height=120 + 28 * sd.size)

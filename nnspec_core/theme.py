@@ -1,0 +1,207 @@
+"""Figure themes: fonts, line widths, a colour-blind-safe palette, background and size.
+
+A :class:`Theme` is a small frozen dataclass handed to every builder in
+:mod:`nnspec_core.figures`. Builders read trace-level styling (line widths, marker
+sizes, palette, colourscales) from it while they build, then call :func:`apply_theme`
+for the layout-level part (fonts, background, size, template, margins).
+
+Plotly's global template (``plotly.io.templates.default``) is never touched: the
+template is referenced by name in each figure's own layout.
+
+``TALK_THEME`` is for slides: large fonts, thick lines, a fixed 16:9 size of
+1600 x 900 px, white background. Because the size and fonts live in the figure's
+layout, a chart shown with ``st.plotly_chart(fig, theme=None)`` and the file written
+by :func:`nnspec_core.export.figure_bytes` look the same.
+
+Labels are plain Unicode (κ, ρ, ε, ‖Jᵏ‖₂, log₁₀): MathJax is fetched from the
+internet and does not render offline, so no LaTeX is used anywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from nnspec_core._validation import check_choice
+
+__all__ = [
+    "OKABE_ITO",
+    "Theme",
+    "DEFAULT_THEME",
+    "TALK_THEME",
+    "talk_theme",
+    "apply_theme",
+    "BACKGROUNDS",
+]
+
+#: Okabe & Ito (2008) colour-blind-safe qualitative palette (blue, vermillion, bluish green,
+#: orange, reddish purple, sky blue, yellow, black). Yellow is last but one: it is weak on white.
+OKABE_ITO: tuple[str, ...] = (
+    "#0072B2",
+    "#D55E00",
+    "#009E73",
+    "#E69F00",
+    "#CC79A7",
+    "#56B4E9",
+    "#F0E442",
+    "#000000",
+)
+
+BACKGROUNDS = ("white", "transparent")
+_TRANSPARENT = "rgba(0,0,0,0)"
+
+
+@dataclass(frozen=True)
+class Theme:
+    """Styling shared by all nnspec figures.
+
+    Attributes
+    ----------
+    name : str
+        Short identifier ("default", "talk").
+    font_family : str
+        CSS font stack. DejaVu Sans comes first because it covers the Unicode symbols
+        used in labels (ᵏ, ‖, ₁₀, ᴴ) and is what Debian's Chromium (kaleido) renders with.
+    font_size, title_font_size : int
+        Base and title font sizes in px.
+    line_width : float
+        Width of data lines in px (bounds and references use fractions of it).
+    marker_size : float
+        Diameter of data markers in px.
+    palette : tuple of str
+        Qualitative colour cycle (hex); colour-blind safe by default (Okabe–Ito).
+    background : {"white", "transparent"}
+        Paper and plot background; "transparent" gives PNG/SVG without a background.
+    width, height : int or None
+        Figure size in px; ``None`` lets the container (or the builder) choose.
+    template : str
+        Name of a built-in Plotly template, set on each figure (never globally).
+    colorscale_pseudo : str
+        Sequential colourscale for ε-pseudospectral contour lines.
+    colorscale_kappa : str
+        Sequential colourscale for κ(V) and other parameter maps.
+    colorscale_cond : str
+        Sequential colourscale for eigenvalue condition numbers.
+    grid_color : str
+        Colour of axis grid lines.
+    text_color : str
+        Colour of text and reference lines (axes, unit circle).
+    """
+
+    name: str = "default"
+    font_family: str = "DejaVu Sans, Verdana, Arial, sans-serif"
+    font_size: int = 13
+    title_font_size: int = 16
+    line_width: float = 2.0
+    marker_size: float = 7.0
+    palette: tuple[str, ...] = OKABE_ITO
+    background: str = "white"
+    width: int | None = None
+    height: int | None = None
+    template: str = "plotly_white"
+    colorscale_pseudo: str = "Viridis"
+    colorscale_kappa: str = "Magma"
+    colorscale_cond: str = "Plasma"
+    grid_color: str = "#E5E5E5"
+    text_color: str = "#222222"
+
+    def __post_init__(self) -> None:
+        check_choice(self.background, "background", BACKGROUNDS)
+        if not self.palette or not all(isinstance(c, str) for c in self.palette):
+            raise ValueError(f"palette must be a non-empty tuple of colour strings; got {self.palette!r}.")
+        for field in ("width", "height"):
+            val = getattr(self, field)
+            if val is not None and (not isinstance(val, int) or isinstance(val, bool) or val < 10):
+                raise ValueError(f"{field} must be None or an integer >= 10 px; got {val!r}.")
+        for field in ("font_size", "title_font_size", "line_width", "marker_size"):
+            val = getattr(self, field)
+            if isinstance(val, bool) or not isinstance(val, (int, float)) or not val > 0:
+                raise ValueError(f"{field} must be a positive number; got {val!r}.")
+
+    def color(self, i: int) -> str:
+        """Colour ``i`` of the palette, cycling."""
+        return self.palette[i % len(self.palette)]
+
+    @property
+    def bgcolor(self) -> str:
+        """Plotly colour string of the background."""
+        return _TRANSPARENT if self.background == "transparent" else "white"
+
+
+DEFAULT_THEME = Theme()
+
+
+def talk_theme(background: str = "white") -> Theme:
+    """Theme for slides: 1600 x 900 px (16:9), large fonts, thick lines, Okabe–Ito palette.
+
+    Parameters
+    ----------
+    background : {"white", "transparent"}
+        "transparent" removes paper and plot backgrounds (for dark or coloured slides).
+
+    Returns
+    -------
+    Theme
+    """
+    check_choice(background, "background", BACKGROUNDS)
+    return Theme(
+        name="talk",
+        font_size=26,
+        title_font_size=32,
+        line_width=4.5,
+        marker_size=14.0,
+        background=background,
+        width=1600,
+        height=900,
+        grid_color="#D9D9D9",
+        text_color="#000000",
+    )
+
+
+TALK_THEME = talk_theme()
+
+
+def apply_theme(fig: go.Figure, theme: Theme = DEFAULT_THEME) -> go.Figure:
+    """Return a restyled copy of ``fig``; the argument is not modified.
+
+    Sets the layout-level styling: template (by name, on this figure only), font family,
+    size and colour, title size, colourway (palette), paper/plot background, grid colour of
+    every x/y axis, legend font and — if the theme fixes them — width and height, with
+    margins scaled to the font. Trace-level styling (line widths, marker sizes, colourscales)
+    is set by the builders of :mod:`nnspec_core.figures` from the theme they are given; to
+    switch a builder's figure to another theme, rebuild it with ``theme=...``.
+
+    Parameters
+    ----------
+    fig : plotly.graph_objects.Figure
+    theme : Theme
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+        A new figure.
+    """
+    if not isinstance(fig, go.Figure):
+        raise TypeError(f"fig must be a plotly.graph_objects.Figure; got {type(fig).__name__}.")
+    if not isinstance(theme, Theme):
+        raise TypeError(f"theme must be a nnspec_core.theme.Theme; got {type(theme).__name__}.")
+    out = go.Figure(fig)
+    m = int(round(3.2 * theme.font_size))
+    out.update_layout(
+        template=theme.template,
+        font=dict(family=theme.font_family, size=theme.font_size, color=theme.text_color),
+        title_font=dict(size=theme.title_font_size),
+        colorway=list(theme.palette),
+        paper_bgcolor=theme.bgcolor,
+        plot_bgcolor=theme.bgcolor,
+        legend=dict(font=dict(size=theme.font_size), bgcolor=_TRANSPARENT),
+        margin=dict(l=m + 20, r=m, t=m + (theme.title_font_size if out.layout.title.text else 0), b=m + 10),
+    )
+    if theme.width is not None:
+        out.update_layout(width=theme.width)
+    if theme.height is not None:
+        out.update_layout(height=theme.height)
+    out.update_xaxes(gridcolor=theme.grid_color, zerolinecolor=theme.grid_color, linecolor=theme.text_color)
+    out.update_yaxes(gridcolor=theme.grid_color, zerolinecolor=theme.grid_color, linecolor=theme.text_color)
+    return out
