@@ -56,6 +56,8 @@ _EPS = float(np.finfo(float).eps)
 NORMAL_TOL = 1e-13
 #: Relative Hermitian defect ||J - J^H||_F / ||J||_F at or below which the Hermitian solver (eigh) is used.
 HERMITIAN_TOL = 100 * _EPS
+#: Relative backward error (times ||J||_F) assumed for the dense eigensolver when grouping eigenvalues.
+_BACKWARD = 16 * _EPS
 
 #: Mode classes returned by :func:`classify_eigenvalues`.
 EIGENVALUE_CLASSES = ("stable", "eos_flip", "escape", "spiral")
@@ -103,8 +105,10 @@ class SpectrumResult:
     clusters : tuple of tuple of int
         Index groups (into ``eigenvalues``) of size >= 2 whose members are near-degenerate: connected
         components of the graph linking ``i, j`` when ``|lambda_i - lambda_j| <= ||J||_F * (cluster_tol +
-        min(d * eps * min(c_i, c_j), (d * eps)**(1/4)))`` with ``c`` the eigenvalue condition numbers, i.e.
-        closer than ``cluster_tol`` relative to ``||J||_F`` or indistinguishable at backward-error level.
+        min(16 * eps * min(c_i, c_j), eps**(1/4)))`` with ``c`` the eigenvalue condition numbers, i.e.
+        closer than ``cluster_tol`` relative to ``||J||_F``, or indistinguishable at backward-error level
+        (first-order perturbation disks for a backward error ``16 eps ||J||_F`` overlap; the ``eps**(1/4)`` cap
+        covers the ``eps**(1/k)`` splitting of Jordan blocks up to size 4).
     kappa_V_cluster : float
         Cluster-aware measure: ``cond_2(X)`` for the similarity ``X`` that block-diagonalises J keeping each
         cluster together, with each cluster's columns an orthonormal basis of its spectral (invariant)
@@ -169,7 +173,8 @@ class OperatorDiagnostics:
         rmsprop or without ``step``), so that ``sharpness_ratio = 1`` puts an eigenvalue of the frozen operator
         at -1. NaN when an adaptive operator carries no preconditioner.
     threshold : float
-        Classical stability threshold of :func:`stability_threshold`.
+        Classical stability threshold of :func:`stability_threshold` (for Adam/AdamW with ``op.coords ==
+        "simple"``, where momentum is dropped, ``2 / lr``).
     sharpness_ratio : float
         ``sharpness / threshold`` (> 1 means beyond the classical edge of stability).
     commutator, commutator_rel : float or None
@@ -230,8 +235,7 @@ def _find_clusters(w: np.ndarray, cond: np.ndarray, scale: float, cluster_tol: f
     d = w.shape[0]
     if d < 2 or scale == 0:
         return ()
-    dim_eps = d * _EPS
-    rad = np.minimum(dim_eps * np.where(np.isfinite(cond), cond, np.inf), dim_eps**0.25)  # (d,)
+    rad = np.minimum(_BACKWARD * np.where(np.isfinite(cond), cond, np.inf), _EPS**0.25)  # (d,)
     r_max = scale * (cluster_tol + float(rad.max()))
     pts = np.column_stack([w.real, w.imag])
     pairs = cKDTree(pts).query_pairs(r_max, output_type="ndarray")  # (n_pairs, 2)
@@ -706,8 +710,9 @@ def operator_diagnostics(op: Any, *, cluster_tol: float = 1e-8, tol: float = 1e-
     ----------
     op : UpdateOperator-like
         Needs ``J`` (d, d), ``optimizer`` (one of :data:`THRESHOLD_OPTIMIZERS`), ``H`` (n, n), ``hyper`` (dict
-        with ``lr`` and optionally ``momentum``, ``betas``, ``weight_decay``), and optionally ``blocks``
-        ((d // 2, 2, 2) or None: 2x2 fast path) and ``preconditioner`` ((n,) diagonal ``M`` or None).
+        with ``lr`` and optionally ``momentum``, ``betas``, ``weight_decay``, ``step``), and optionally ``blocks``
+        ((d // 2, 2, 2) or None: 2x2 fast path), ``preconditioner`` ((n,) diagonal ``M`` or None) and ``coords``.
+        :class:`nnspec_core.operators.UpdateOperator` provides all of them.
     cluster_tol : float
         Passed to :func:`spectrum`.
     tol : float
@@ -744,8 +749,11 @@ def operator_diagnostics(op: Any, *, cluster_tol: float = 1e-8, tol: float = 1e-
     else:
         sharpness = float(lam_H[-1]) + (wd if optimizer != "adamw" else 0.0)
     betas = hyper.get("betas") or (0.9, 0.999)
+    threshold_optimizer = optimizer
+    if optimizer in ("adam", "adamw") and getattr(op, "coords", None) == "simple":
+        threshold_optimizer = "rmsprop"  # momentum dropped: J = I - lr c1 M H~, threshold 2 / lr
     threshold = stability_threshold(
-        optimizer, lr=hyper["lr"], momentum=float(hyper.get("momentum", 0.0) or 0.0), betas=tuple(betas)
+        threshold_optimizer, lr=hyper["lr"], momentum=float(hyper.get("momentum", 0.0) or 0.0), betas=tuple(betas)
     )
     return OperatorDiagnostics(
         spectrum=spec,

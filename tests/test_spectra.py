@@ -558,3 +558,62 @@ def test_result_pickles_and_is_read_only(rng):
 def test_validation_messages(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_hidden_jordan_pair_is_always_flagged(seed):
+    rng = np.random.default_rng(1000 + seed)
+    n = 4 + seed % 5
+    S = rng.standard_normal((n, n))
+    core = np.diag(rng.uniform(-3, 3, n))
+    core[0, 0] = core[1, 1] = 0.5
+    core[0, 1] = 1.0
+    res = spectrum(S @ core @ np.linalg.inv(S))
+    assert res.kappa_status in ("defective", "clustered")
+    pair = [c for c in res.clusters if np.allclose(res.eigenvalues[list(c)], 0.5, atol=1e-4)]
+    assert len(pair) == 1 and len(pair[0]) == 2
+
+
+# ----------------------------------------------------------------------------------------------
+# integration with nnspec_core.operators.update_operator
+
+
+@pytest.mark.parametrize("optimizer", ["heavy_ball", "nesterov"])
+@pytest.mark.parametrize("coords", ["buffer", "history"])
+def test_operator_diagnostics_real_momentum_operator_uses_blocks(rng, optimizer, coords):
+    from nnspec_core.operators import update_operator
+
+    H = _sym_from_eigs(rng, [-0.3, 0.5, 2.0, 6.0, 20.0])
+    op = update_operator(optimizer, H, lr=0.05, momentum=0.8, weight_decay=0.01, coords=coords)
+    diag = operator_diagnostics(op)
+    dense = spectrum(op.J)
+    assert diag.spectrum.method == "blocks"
+    assert diag.rho == pytest.approx(dense.spectral_radius, rel=1e-12)
+    assert diag.spectrum.kappa_V == pytest.approx(dense.kappa_V, rel=1e-8)
+    assert diag.sharpness == pytest.approx(20.01, rel=1e-12)  # coupled weight decay folded in
+    assert diag.threshold == pytest.approx(stability_threshold(optimizer, lr=0.05, momentum=0.8), rel=1e-15)
+    assert diag.rho_mode == "escape" and diag.n_unstable["escape"] == 1
+
+
+@pytest.mark.parametrize(
+    "optimizer, coords, wd", [("adam", "frozen", 0.02), ("adam", "simple", 0.0), ("adamw", "frozen", 0.0),
+                              ("rmsprop", "frozen", 0.02)]
+)  # fmt: skip
+def test_operator_diagnostics_real_adaptive_operator_at_threshold_has_flip(rng, optimizer, coords, wd):
+    from nnspec_core.operators import update_operator
+
+    n = 6
+    H = _sym_from_eigs(rng, rng.uniform(0.2, 5.0, n))
+    key = "square_avg" if optimizer == "rmsprop" else "exp_avg_sq"
+    state = {"grad": rng.standard_normal(n), key: rng.uniform(1e-4, 1e-2, n), "theta": rng.standard_normal(n)}
+    kw = dict(betas=(0.9, 0.999), weight_decay=wd, state=state, step=5, coords=coords)
+    probe = operator_diagnostics(update_operator(optimizer, H, lr=1.0, **kw))
+    threshold_lr1 = 2.0 if (optimizer == "rmsprop" or coords == "simple") else 38.0
+    lr = threshold_lr1 / probe.sharpness  # sharpness does not depend on lr: ratio 1 exactly
+    op = update_operator(optimizer, H, lr=lr, **kw)
+    diag = operator_diagnostics(op)
+    assert diag.sharpness_ratio == pytest.approx(1.0, rel=1e-10)
+    assert np.min(np.abs(diag.spectrum.eigenvalues + 1)) <= 1e-8  # mu = -1 of the frozen operator
+    assert diag.rho == pytest.approx(1.0, abs=1e-8) and diag.rho_mode == "eos_flip"
+    assert diag.commutator == pytest.approx(commutator_norm(H, op.preconditioner)[0], rel=1e-14)
+    assert diag.commutator > 0
