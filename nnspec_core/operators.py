@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from nnspec_core._validation import check_choice, check_matrix, check_scalar
+from nnspec_core._validation import MAX_DENSE_DIM, check_choice, check_matrix, check_scalar
 from nnspec_core.blocks import momentum_blocks
 
 __all__ = [
@@ -65,6 +65,14 @@ DEFAULT_COORDS = {
     "adamw": "frozen",
 }
 SCALINGS = ("raw", "scaled")
+# number of n-sized state blocks of z per (optimizer, coords)
+_N_BLOCKS = {
+    ("gd", "theta"): 1,
+    ("heavy_ball", "buffer"): 2, ("heavy_ball", "history"): 2, ("nesterov", "buffer"): 2, ("nesterov", "history"): 2,
+    ("rmsprop", "frozen"): 1, ("rmsprop", "full"): 2,
+    ("adam", "frozen"): 2, ("adam", "simple"): 1, ("adam", "full"): 3,
+    ("adamw", "frozen"): 2, ("adamw", "simple"): 1, ("adamw", "full"): 3,
+}  # fmt: skip
 
 #: Relative tolerance under which H counts as symmetric (max |H - H^T| <= tol * max |H|).
 SYMMETRY_RTOL = 1e-10
@@ -280,6 +288,12 @@ def update_operator(
     weight_decay = check_scalar(weight_decay, "weight_decay", min_val=0.0)
     coords = DEFAULT_COORDS[optimizer] if coords is None else check_choice(coords, "coords", COORDS[optimizer])
     scaling = check_choice(scaling, "scaling", SCALINGS)
+    d = n * _N_BLOCKS[optimizer, coords]
+    if d > MAX_DENSE_DIM:
+        raise ValueError(
+            f"H of shape {H.shape} gives a {d}x{d} operator for {optimizer} coords={coords!r}; "
+            f"at most {MAX_DENSE_DIM}x{MAX_DENSE_DIM} is supported."
+        )
     if optimizer in ("gd", "heavy_ball", "nesterov"):
         beta = 0.0 if optimizer == "gd" else _check_beta(momentum, "momentum")
         return _momentum_operator(optimizer, H, lr=lr, beta=beta, wd=weight_decay, coords=coords, scaling=scaling)
@@ -422,7 +436,8 @@ def _adam_operator(
     if coords == "simple":
         J = decay - eta * c1 * Mdiag[:, None] * Ht
         layout = _layout(n, ("theta",))
-        desc = f"{base}; z = theta, J = I - lr c1 M H~ (momentum dropped, M frozen)."
+        head = "(1 - lr wd) I" if optimizer == "adamw" else "I"
+        desc = f"{base}; z = theta, J = {head} - lr c1 M H~ (momentum dropped, M frozen)."
     elif coords == "frozen":
         J11 = decay - eta * c1 * (1.0 - b1) * Mdiag[:, None] * Ht
         J = np.block([[J11, np.diag(-eta * c1 * b1 * Mdiag)], [(1.0 - b1) * Ht, b1 * I]])

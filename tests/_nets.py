@@ -40,17 +40,17 @@ def make_mlp(seed: int, *, widths: tuple[int, ...] = (2, 4, 1)) -> torch.nn.Modu
     return torch.nn.Sequential(*layers).double()
 
 
-def make_data(seed: int, *, d_in: int = 2, n_samples: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+def make_data(seed: int, *, d_in: int = 2, d_out: int = 1, n_samples: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
     gen = torch.Generator().manual_seed(1000 + seed)
     x = torch.randn(n_samples, d_in, generator=gen, dtype=torch.float64)
-    y = torch.sin(2 * x[:, :1]) + 0.1 * torch.randn(n_samples, 1, generator=gen, dtype=torch.float64)
+    y = torch.sin(2 * x[:, :1]) + 0.1 * torch.randn(n_samples, d_out, generator=gen, dtype=torch.float64)
     return x, y
 
 
 def make_net(seed: int = 0, *, widths: tuple[int, ...] = (2, 4, 1), n_samples: int = 8) -> Net:
-    """2 -> 4 -> 1 tanh MLP (17 parameters) with MSE loss, float64, seeded."""
+    """Tanh MLP (default 2 -> 4 -> 1, 17 parameters) with MSE loss on seeded data, float64."""
     model = make_mlp(seed, widths=widths)
-    x, y = make_data(seed, d_in=widths[0], n_samples=n_samples)
+    x, y = make_data(seed, d_in=widths[0], d_out=widths[-1], n_samples=n_samples)
     loss = flat_loss_fn(model, torch.nn.functional.mse_loss, x, y)
     return Net(model=model, x=x, y=y, loss=loss, theta=flat_parameters(model))
 

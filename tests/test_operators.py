@@ -286,6 +286,8 @@ ADAM_STATE = {"grad": np.ones(2), "exp_avg": np.zeros(2), "exp_avg_sq": np.ones(
          r"state\['exp_avg_sq'\] must be >= 0"),
         (("adam", H2), {"lr": 0.1, "state": {**ADAM_STATE, "grad": np.array([1.0, np.inf])}}, ValueError,
          r"state\['grad'\] must contain only finite"),
+        (("adam", np.eye(1400)), {"lr": 0.1, "coords": "full", "state": {}}, ValueError,
+         r"gives a 4200x4200 operator for adam coords='full'; at most 4096x4096"),
     ],
 )  # fmt: skip
 def test_clear_errors(args, kwargs, exc, match):
