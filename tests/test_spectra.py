@@ -176,6 +176,15 @@ def test_symmetric_with_clustered_eigenvalues_gives_exactly_one(rng):
         assert kappa_V(A) == 1.0
 
 
+def test_complex_hermitian_uses_eigh(rng):
+    A = rng.standard_normal((6, 6)) + 1j * rng.standard_normal((6, 6))
+    Hm = A + A.conj().T
+    res = spectrum(Hm)
+    assert res.method == "eigh" and res.kappa_V == 1.0 and np.all(res.eigenvalues.imag == 0)
+    np.testing.assert_allclose(np.sort(res.eigenvalues.real), np.linalg.eigvalsh(Hm), atol=1e-13)
+    assert res.departure == 0.0 and res.normality_residual < 1e-15
+
+
 # ----------------------------------------------------------------------------------------------
 # defective and clustered non-normal matrices
 
