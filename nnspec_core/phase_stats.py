@@ -51,6 +51,8 @@ __all__ = [
     "leave_one_run_out",
     "lead_times",
     "RESERVED_COLUMNS",
+    "DEFAULT_INDICATORS",
+    "CSV_COLUMNS",
     "label_run_table",
     "StatsConfig",
     "StatRow",
@@ -61,6 +63,8 @@ __all__ = [
 #: Run-table columns that are not indicators.
 RESERVED_COLUMNS = ("run_id", "seed", "lr", "optimizer", "depth", "coords", "step", "loss", "phase", "phase_reason")
 _REQUIRED = ("run_id", "seed", "lr", "step", "loss")
+#: Indicators reported by default (those present in the table; if none is, every float column that is not reserved).
+DEFAULT_INDICATORS = ("kappa_V", "rho", "rho_plus", "sharpness_ratio", "commutator", "departure")
 _GROUP_DEFAULTS = {"optimizer": "-", "depth": "-", "coords": "-"}
 _BIG = np.finfo(float).max
 
@@ -191,7 +195,8 @@ def _youden(s: np.ndarray, y: np.ndarray) -> float:
         return math.nan
     roc = _roc(s, y)
     J = roc.tpr - roc.fpr
-    return float(roc.thresholds[int(np.argmax(J))])  # first maximum = highest threshold (fewest alarms)
+    best = np.flatnonzero(J >= J.max() - 1e-12)[0]  # first (near-)maximum = highest threshold, fewest alarms
+    return float(roc.thresholds[best])
 
 
 def youden_threshold(scores: ArrayLike, labels: ArrayLike) -> float:
@@ -545,7 +550,9 @@ def fit_logistic(X: ArrayLike, y: ArrayLike, *, l2: float = 1.0, max_iter: int =
 
 def predict_logistic(fit: LogisticFit, X: ArrayLike) -> np.ndarray:
     """Predicted probabilities of shape (n,) for features ``X`` of shape (n, p)."""
-    X = np.asarray(X, dtype=float).reshape(-1, fit.coef.size)
+    X = np.asarray(X, dtype=float)
+    if X.ndim != 2 or X.shape[1] != fit.coef.size:
+        raise ValueError(f"X must be a 2-D array with {fit.coef.size} columns; got shape {X.shape}.")
     return _sigmoid(fit.intercept + ((X - fit.mean) / fit.scale) @ fit.coef)
 
 
@@ -936,11 +943,13 @@ def _check_table(table: Mapping[str, ArrayLike], group_by: tuple[str, ...]) -> d
 
 def _indicator_names(cols: Mapping[str, np.ndarray], indicators: Sequence[str] | None) -> tuple[str, ...]:
     if indicators is None:
-        names = [c for c, a in cols.items() if c not in RESERVED_COLUMNS and a.dtype.kind in "iuf"]
+        names = [c for c in DEFAULT_INDICATORS if c in cols]
+        if not names:
+            names = [c for c, a in cols.items() if c not in RESERVED_COLUMNS and a.dtype.kind == "f"]
     else:
         if isinstance(indicators, str):
             raise TypeError("indicators must be a sequence of column names; got a single str.")
-        names = list(indicators)
+        names = list(dict.fromkeys(indicators))
         missing = [c for c in names if c not in cols or c in RESERVED_COLUMNS]
         if missing:
             raise ValueError(f"indicators must be indicator columns of the table; got unknown {missing}.")
@@ -1396,7 +1405,8 @@ def study_statistics(
         Run table: ``run_id``, ``seed``, ``lr``, ``step``, ``loss`` (+ ``optimizer``, ``depth``, ``coords``)
         and indicator columns (NaN where not analysed).
     indicators : sequence of str, optional
-        Indicator columns to report (default: every numeric non-reserved column).
+        Indicator columns to report (default: the :data:`DEFAULT_INDICATORS` present in the table, else every
+        float column that is not in :data:`RESERVED_COLUMNS`).
     rules : sequence of LabelRule
         Labelling rules (default :data:`nnspec_core.phases.STANDARD_RULES`).
     config : StatsConfig
