@@ -5,9 +5,9 @@ The step functions mirror torch's single-tensor implementations operation by ope
 (SGD with dampening 0, RMSprop without momentum/centering, Adam, AdamW), but never modify
 their inputs, so ``torch.func`` can differentiate them.
 
-:func:`autodiff_jacobian` differentiates the map ``z_t -> z_{t+1}`` with ``torch.func.jacrev``
-in every state convention of :mod:`nnspec_core.operators`; it is the ground truth that the
-analytic operators are tested against.
+:func:`step_map` builds the exact map ``z_t -> z_{t+1}`` in every state convention of
+:mod:`nnspec_core.operators`; :func:`autodiff_jacobian` differentiates it with
+``torch.func.jacrev``: the ground truth that the analytic operators are tested against.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ __all__ = [
     "optimizer_step",
     "torch_optimizer",
     "flat_optimizer_state",
+    "step_map",
     "autodiff_jacobian",
 ]
 
@@ -332,7 +333,7 @@ def _as_tensor(x: ArrayLike | Tensor, name: str, n: int | None = None) -> Tensor
     return t
 
 
-def autodiff_jacobian(
+def step_map(
     optimizer: str,
     loss_fn_flat: Callable[[Tensor], Tensor],
     theta: ArrayLike | Tensor,
@@ -347,22 +348,22 @@ def autodiff_jacobian(
     step: int = 1,
     coords: str | None = None,
     scaling: str = "scaled",
-) -> np.ndarray:
-    """Exact Jacobian of one optimizer step over the whole state, by ``torch.func.jacrev`` (float64).
+) -> tuple[Callable[[Tensor], Tensor], Tensor]:
+    """The exact one-step map ``z_t -> z_{t+1}`` of ``optimizer`` in a state convention, and ``z_t``.
 
-    The step is the pure torch step (equal to torch.optim) with ``g = grad(loss_fn_flat)`` at the
-    current parameters; the coordinates follow :func:`nnspec_core.operators.update_operator`:
+    ``fn`` is a pure torch function (composable with ``torch.func``) of the stacked state; its
+    Jacobian at ``z0`` is :func:`autodiff_jacobian`. Conventions (as the analytic operators):
 
-    * ``"theta"``/``"buffer"``: the map ``(theta, b) -> (theta', b')`` of torch SGD.
+    * ``"theta"``/``"buffer"``: ``(theta, b) -> (theta', b')`` of torch SGD.
     * ``"history"``: ``(theta_k, theta_{k-1}) -> (theta_{k+1}, theta_k)``. Heavy ball runs torch's
       step with buffer ``b = (theta_{k-1} - theta_k) / lr`` (needs lr > 0); Nesterov uses
       ``y = theta_k + beta (theta_k - theta_{k-1})``, ``theta_{k+1} = y - lr grad L~(y)`` (its
-      Hessian is evaluated at ``y``).
-    * ``"frozen"``: the real step with its denominator ``sqrt(c2 v_{t+1}) + eps`` computed at the
-      given point and then held fixed; RMSProp over ``theta``, Adam over ``(theta, m)``.
+      Hessian is evaluated at ``y``; the linearisation has the eigenvalues of torch's buffer form).
+    * ``"frozen"``: the real step with its denominator ``sqrt(c2 v_{t+1}) + eps`` computed at
+      ``(theta_t, state_t)`` and then held fixed; RMSProp over ``theta``, Adam over ``(theta, m)``.
     * ``"simple"``: ``theta -> theta (1 - lr wd_d) - (lr c1) g~(theta) / denom`` with the fixed denom.
     * ``"full"``: ``(theta, [m,] v) -> (theta', [m',] v')``; with ``scaling="scaled"`` the map is
-      conjugated by ``S = diag(I, [I,] diag(v_scale(v_{t+1}, eps)))``.
+      conjugated by ``S = diag(I, [I,] diag(v_scale(v_{t+1}, eps)))``, i.e. ``z0`` holds ``v / v_scale``.
 
     Parameters
     ----------
@@ -373,16 +374,18 @@ def autodiff_jacobian(
     theta : array_like or Tensor of shape (n,)
         The iterate theta_t (theta_k for history coords).
     state : mapping, optional
-        ``exp_avg``, ``exp_avg_sq`` (Adam), ``square_avg`` (RMSProp), ``momentum_buffer``
-        (default zeros; J does not depend on it) and ``theta_prev`` (history coords, default
-        ``theta``), each of shape (n,). ``grad`` is ignored (recomputed).
+        ``exp_avg`` (Adam, default zeros), ``exp_avg_sq`` (Adam, required), ``square_avg``
+        (RMSProp, required), ``momentum_buffer`` (default zeros; J does not depend on it) and
+        ``theta_prev`` (history coords, default ``theta``), each of shape (n,). ``grad`` is
+        ignored (``grad(loss_fn_flat)`` is used).
     lr, momentum, betas, eps, alpha, weight_decay, step, coords, scaling
         As in :func:`nnspec_core.operators.update_operator`.
 
     Returns
     -------
-    ndarray of shape (d, d), float64
-        ``d = n`` times the number of state blocks, in the layout of the analytic operator.
+    (fn, z0)
+        ``fn`` maps a float64 Tensor of shape (d,) to shape (d,); ``z0`` of shape (d,) is the
+        current state in the layout of the analytic operator (``d = n`` times the number of blocks).
     """
     optimizer = check_choice(optimizer, "optimizer", OPTIMIZERS)
     if not callable(loss_fn_flat):
@@ -405,11 +408,44 @@ def autodiff_jacobian(
 
     grad_fn = torch.func.grad(loss_fn_flat)
     if optimizer in ("gd", "heavy_ball", "nesterov"):
-        fn, z0 = _momentum_map(optimizer, grad_fn, theta, get, h, coords)
-    elif optimizer == "rmsprop":
-        fn, z0 = _rmsprop_map(grad_fn, theta, get("square_avg"), h, coords, scaling)
-    else:
-        fn, z0 = _adam_map(optimizer, grad_fn, theta, get("exp_avg"), get("exp_avg_sq"), h, coords, scaling)
+        return _momentum_map(optimizer, grad_fn, theta, get, h, coords)
+    if optimizer == "rmsprop":
+        return _rmsprop_map(grad_fn, theta, get("square_avg"), h, coords, scaling)
+    return _adam_map(optimizer, grad_fn, theta, get("exp_avg"), get("exp_avg_sq"), h, coords, scaling)
+
+
+def autodiff_jacobian(
+    optimizer: str,
+    loss_fn_flat: Callable[[Tensor], Tensor],
+    theta: ArrayLike | Tensor,
+    state: Mapping[str, ArrayLike | Tensor] | None = None,
+    *,
+    lr: float,
+    momentum: float = 0.0,
+    betas: tuple[float, float] = (0.9, 0.999),
+    eps: float = 1e-8,
+    alpha: float = 0.99,
+    weight_decay: float = 0.0,
+    step: int = 1,
+    coords: str | None = None,
+    scaling: str = "scaled",
+) -> np.ndarray:
+    """Exact Jacobian of one optimizer step over the whole state, by ``torch.func.jacrev`` (float64).
+
+    The ground truth for :func:`nnspec_core.operators.update_operator`: the Jacobian at ``z0`` of
+    the map of :func:`step_map` (same arguments and conventions), i.e. of the pure torch step that
+    equals torch.optim, with ``g = grad(loss_fn_flat)`` at the current parameters. Frozen and
+    simple forms hold the preconditioner of the step fixed; history coords use ``theta_prev``.
+
+    Returns
+    -------
+    ndarray of shape (d, d), float64
+        ``d = n`` times the number of state blocks, in the layout of the analytic operator.
+    """
+    fn, z0 = step_map(
+        optimizer, loss_fn_flat, theta, state, lr=lr, momentum=momentum, betas=betas, eps=eps, alpha=alpha,
+        weight_decay=weight_decay, step=step, coords=coords, scaling=scaling,
+    )  # fmt: skip
     return torch.func.jacrev(fn)(z0).detach().numpy()
 
 

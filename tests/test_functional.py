@@ -18,6 +18,7 @@ from nnspec_core.functional import (
     optimizer_step,
     rmsprop_step,
     sgd_step,
+    step_map,
     torch_optimizer,
 )
 from nnspec_core.hessian import flat_loss_fn
@@ -163,6 +164,36 @@ def test_autodiff_full_matches_finite_differences(opt, scaling):
         J_fd[:, j] = (step_map(z0 + dz) - step_map(z0 - dz)) / (2 * dz[j])
     J_fd = J_fd / S[:, None] * S[None, :]  # S^-1 J S (identity for raw)
     assert np.linalg.norm(J - J_fd) <= 1e-6 * np.linalg.norm(J)
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+def test_step_map_value_is_the_real_next_state(opt):
+    """fn(z0) is the next state of optimizer_step (raw / history / scaled conventions undone)."""
+    net = make_net(12)
+    state = random_state(net, np.random.default_rng(12))
+    hyper = {"lr": 0.05, "momentum": 0.7, "betas": (0.9, 0.99), "alpha": 0.9, "eps": 1e-8, "weight_decay": 0.01,
+             "step": 3}  # fmt: skip
+    keys = STATE_KEYS[opt]
+    st = {k: torch.as_tensor(state[k]) for k in keys}
+    th1, st1 = optimizer_step(opt, net.theta, torch.func.grad(net.loss)(net.theta), st, **hyper)
+    if opt in ("heavy_ball", "nesterov"):
+        fn, z0 = step_map(opt, net.loss, net.theta, state, coords="buffer", **hyper)
+        torch.testing.assert_close(fn(z0), torch.cat([th1, st1["momentum_buffer"]]), rtol=1e-14, atol=1e-15)
+        # history: theta_prev = theta + lr * b reproduces torch's buffer step
+        prev = net.theta + hyper["lr"] * st["momentum_buffer"]
+        if opt == "heavy_ball":
+            fn, z0 = step_map(opt, net.loss, net.theta, {"theta_prev": prev}, coords="history", **hyper)
+            torch.testing.assert_close(fn(z0), torch.cat([th1, net.theta]), rtol=1e-13, atol=1e-14)
+    elif opt in ("rmsprop", "adam", "adamw"):
+        fn, z0 = step_map(opt, net.loss, net.theta, state, coords="full", scaling="raw", **hyper)
+        torch.testing.assert_close(fn(z0), torch.cat([th1] + [st1[k] for k in keys]), rtol=1e-14, atol=1e-20)
+        fn_s, z0_s = step_map(opt, net.loss, net.theta, state, coords="full", scaling="scaled", **hyper)
+        n = net.n
+        s_v = z0[-n:] / z0_s[-n:]
+        torch.testing.assert_close(fn_s(z0_s)[-n:] * s_v, st1[keys[-1]], rtol=1e-14, atol=1e-20)
+    else:
+        fn, z0 = step_map(opt, net.loss, net.theta, **hyper)
+        torch.testing.assert_close(fn(z0), th1, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize(
