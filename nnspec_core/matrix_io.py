@@ -7,7 +7,7 @@ Supported inputs (chosen by file extension, case-insensitive):
     checked *before* any data is allocated, so a header that declares a huge shape
     is refused cheaply.
 ``.csv`` / ``.txt``
-    UTF-8 text, parsed by :func:`parse_matrix_text`: one row per line, entries
+    UTF-8 text (or UTF-16 with a byte-order mark), parsed by :func:`parse_matrix_text`: one row per line, entries
     separated by commas, semicolons and/or whitespace; ``#`` starts a comment line.
 ``.mtx``
     Matrix Market (coordinate or array; real, complex, integer or pattern; general,
@@ -25,6 +25,7 @@ matrices larger than :data:`MAX_MATRIX_DIM` (2000) per side are refused.
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import re
@@ -316,6 +317,15 @@ def _final_check(A: Any, max_dim: int) -> np.ndarray:
 
 
 def _decode_text(data: bytes) -> str:
+    """UTF-8 (optional BOM), or UTF-16 with a BOM (as some spreadsheet exports write)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            text = data.decode("utf-16")
+        except UnicodeDecodeError:
+            raise MatrixLoadError("file is not valid UTF-16 text.") from None
+        if "\x00" in text:
+            raise MatrixLoadError("file is not a text file (it contains NUL characters).")
+        return text
     if b"\x00" in data:
         raise MatrixLoadError("file is not a text file (it contains NUL bytes).")
     try:

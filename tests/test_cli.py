@@ -172,6 +172,14 @@ def test_analyze_show_limits_the_listing(tmp_path, capsys):
     assert "[normal]" in out
 
 
+def test_analyze_negative_show_is_a_usage_error(tmp_path, capsys):
+    np.save(tmp_path / "D.npy", np.eye(2))
+    assert main(["analyze", str(tmp_path / "D.npy"), "--show", "-1"]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("usage: nnspec analyze")
+    assert err.endswith("nnspec analyze: error: --show must be >= 0; got -1.\n")
+
+
 def test_analyze_json_encodes_non_finite_as_strings(tmp_path, capsys):
     np.save(tmp_path / "jordan.npy", np.array([[1.0, 1.0], [0.0, 1.0]]))
     assert main(["analyze", str(tmp_path / "jordan.npy"), "--json"]) == 0

@@ -266,7 +266,9 @@ def test_max_dim_applies_to_files():
         (b"1 2\n3 4", "m.xlsx", r"unsupported file type \('.xlsx'\); use one of .npy, .csv, .txt, .mtx"),
         (b"1 2\n3 4", "matrix", r"unsupported file type \(no extension\)"),
         (b"1 2\n3 4", "m.pkl", r"unsupported file type \('.pkl'\)"),
-        (b"\xff\xfe1\x002\x00", "m.csv", r"not a text file \(it contains NUL bytes\)"),
+        (b"1\x002\x00", "m.csv", r"not a text file \(it contains NUL bytes\)"),
+        (b"\xff\xfe1\x00\x00\x00", "m.csv", r"not a text file \(it contains NUL characters\)"),
+        (b"\xff\xfe1\x00\x00", "m.csv", r"not valid UTF-16 text"),
         (b"1 2\n3 \xe94", "m.txt", r"not UTF-8 text"),
         (b"", "m.csv", r"file is empty"),
         (b"a,b\n1,2\n3,4", "m.csv", r"non-numeric entry 'a' at line 1, column 1"),
@@ -277,6 +279,17 @@ def test_max_dim_applies_to_files():
 def test_byte_refusals(data, name, match):
     with pytest.raises(MatrixLoadError, match=match):
         load_matrix_bytes(data, name)
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "utf-16-le-bom", "utf-16-be-bom"])
+def test_text_encodings(encoding):
+    text = "1,2\r\n3,4\r\n"
+    if encoding.endswith("-bom"):
+        codec = encoding.removesuffix("-bom")
+        data = "\ufeff".encode(codec) + text.encode(codec)
+    else:
+        data = text.encode(encoding)
+    np.testing.assert_array_equal(load_matrix_bytes(data, "m.csv"), M22)
 
 
 def test_refuses_oversized_uploads(tmp_path):
