@@ -1,0 +1,1191 @@
+"""epsilon-pseudospectra: sigma_min(zI - J) on grids, eps levels, axes, rho_eps, alpha_eps, Kreiss, field of values.
+
+Conventions: ``sigma_min`` is the smallest singular value in the 2-norm; ``eps`` is absolute (not
+relative to ``||J||``); ``Lambda_eps(J) = {z : sigma_min(zI - J) <= eps}``. Grids are returned with
+shape ``(len(im), len(re))`` (rows follow the imaginary axis), ready for a contour plot.
+
+Paths (``method``):
+
+``"schur-lanczos"``  complex Schur ``J = Z T Z^H`` once (cacheable :class:`SchurForm`), then
+    Golub-Kahan-Lanczos on ``(T - zI)^{-1}`` for *all* grid points at once: the triangular solves are
+    blocked back-substitutions whose off-diagonal updates are matrix-matrix products shared by every
+    shift (only the diagonal differs per shift). Converged points drop out; each point is converged to
+    ``|sigma - sigma_true| <= tol * sigma`` (Lanczos residual bound).
+``"svd"``            batched dense SVD of ``zI - J`` (exact; fastest for tiny ``n``).
+``"blocks"``         ``J`` orthogonally similar to a direct sum of 2x2 blocks: ``min_i sigma_min(zI - B_i)``
+    in closed form.
+``"krylov"``         pseudospectra of the rectangular Arnoldi Hessenberg matrix (large ``J``). An
+    *approximation*: it over-estimates ``sigma_min`` (``Lambda_eps(H) subset Lambda_eps(J)``).
+
+For real ``J`` (or real blocks) only the upper half plane is computed and mirrored.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+from numpy.typing import ArrayLike
+
+from nnspec_core._validation import check_choice, check_matrix, check_scalar
+from nnspec_core.blocks import eig2x2, sigma_max2x2
+
+__all__ = [
+    "SchurForm",
+    "PseudospectrumResult",
+    "KreissResult",
+    "FieldOfValues",
+    "schur_form",
+    "sigma_min_grid",
+    "sigma_min_points",
+    "pseudospectrum",
+    "auto_axes",
+    "eps_levels",
+    "pseudospectral_radius",
+    "pseudospectral_abscissa",
+    "kreiss_constant",
+    "field_of_values",
+    "METHODS",
+]
+
+METHODS = ("auto", "svd", "schur-lanczos", "blocks", "krylov")
+#: Largest n for which ``method="auto"`` picks the batched dense SVD (measured crossover).
+SVD_MAX_N = 12
+#: Default relative tolerance of the Lanczos path on sigma_min.
+LANCZOS_TOL = 1e-8
+_KRYLOV_DIM = 100
+
+
+# ----------------------------------------------------------------------------------------------
+# results
+# ----------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SchurForm:
+    """Complex Schur form ``J = Z @ T @ Z^H`` (compute once, reuse across zoom and eps changes).
+
+    Attributes
+    ----------
+    T : ndarray of shape (n, n), complex128
+        Upper triangular; ``diag(T)`` are the eigenvalues of J.
+    Z : ndarray of shape (n, n), complex128
+        Unitary.
+    is_real : bool
+        ``J`` was real, so ``sigma_min(conj(z) I - J) = sigma_min(zI - J)`` (grids are mirrored).
+    norm : float
+        ``||J||_2``.
+    """
+
+    T: np.ndarray
+    Z: np.ndarray
+    is_real: bool
+    norm: float
+
+    @property
+    def eigenvalues(self) -> np.ndarray:
+        """Eigenvalues ``diag(T)``, shape (n,) complex128, sorted by decreasing modulus."""
+        d = np.diag(self.T)
+        return d[np.argsort(-np.abs(d), kind="stable")]
+
+
+@dataclass(frozen=True)
+class PseudospectrumResult:
+    """``sigma_min(zI - J)`` on a grid.
+
+    Attributes
+    ----------
+    re : ndarray of shape (nx,)
+    im : ndarray of shape (ny,)
+    sigma_min : ndarray of shape (ny, nx)
+        ``sigma_min((re[j] + 1j*im[i]) I - J)`` in the 2-norm at ``[i, j]``.
+    eigenvalues : ndarray of shape (d,), complex128
+        Sorted by decreasing modulus (for ``"krylov"``: the Ritz values).
+    method : str
+        ``"svd"``, ``"schur-lanczos"``, ``"blocks"`` or ``"krylov"``.
+    approximate : bool
+        True for the Krylov projection (label the plot as an approximation).
+    norm : float
+        ``||J||_2``.
+    """
+
+    re: np.ndarray
+    im: np.ndarray
+    sigma_min: np.ndarray
+    eigenvalues: np.ndarray
+    method: str
+    approximate: bool
+    norm: float
+
+    def __post_init__(self):
+        if self.sigma_min.shape != (self.im.size, self.re.size):
+            raise ValueError(
+                f"sigma_min must have shape (len(im), len(re)) = {(self.im.size, self.re.size)}; "
+                f"got {self.sigma_min.shape}."
+            )
+
+
+@dataclass(frozen=True)
+class KreissResult:
+    """Kreiss constant ``K(J) = sup_{|z|>1} (|z| - 1) / sigma_min(zI - J)`` (or its continuous analogue).
+
+    Attributes
+    ----------
+    value : float
+        The supremum found (``inf`` when ``rho(J) > 1``, resp. spectral abscissa > 0). It is a
+        grid maximum refined by local optimisation, hence never above the true value.
+    z : complex
+        Maximiser (``inf`` when the supremum 1 is attained only as ``|z| -> inf``).
+    lower_bound_only : bool
+        True when the maximiser lies on the edge of the searched region (``|z| - 1``, resp.
+        ``Re z``, at its smallest sampled value), so the true supremum may be larger.
+    """
+
+    value: float
+    z: complex
+    lower_bound_only: bool
+
+
+@dataclass(frozen=True)
+class FieldOfValues:
+    """Field of values (numerical range) ``W(J) = {x^H J x : ||x|| = 1}``.
+
+    Attributes
+    ----------
+    boundary : ndarray of shape (n_angles,), complex128
+        Boundary points ``x_theta^H J x_theta`` where ``x_theta`` is the top eigenvector of the
+        Hermitian part of ``exp(-i theta) J``, theta equally spaced in ``[0, 2 pi)``.
+    numerical_radius : float
+        ``max_{z in W(J)} |z|`` (refined beyond the sampled angles).
+    numerical_abscissa : float
+        ``max Re W(J) = lambda_max((J + J^H) / 2)``.
+    """
+
+    boundary: np.ndarray
+    numerical_radius: float
+    numerical_abscissa: float
+
+
+# ----------------------------------------------------------------------------------------------
+# input helpers
+# ----------------------------------------------------------------------------------------------
+def _check_blocks(blocks: ArrayLike) -> np.ndarray:
+    B = np.asarray(blocks)
+    if B.dtype == object or B.dtype.kind not in "biufc" or B.dtype.kind == "b":
+        raise TypeError(f"blocks must be a numeric array of shape (n, 2, 2); got dtype {B.dtype}.")
+    if B.ndim != 3 or B.shape[1:] != (2, 2) or B.shape[0] < 1:
+        raise ValueError(f"blocks must have shape (n, 2, 2) with n >= 1; got shape {B.shape}.")
+    B = B.astype(np.complex128 if np.iscomplexobj(B) else np.float64)
+    if not np.all(np.isfinite(B)):
+        raise ValueError("blocks must contain only finite numbers; got NaN/inf entries.")
+    return B
+
+
+def _check_axis(x: ArrayLike, name: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.dtype == object or a.dtype.kind not in "biuf" or a.dtype.kind == "b":
+        raise TypeError(f"{name} must be a real numeric 1-D array; got dtype {a.dtype}.")
+    a = np.atleast_1d(a.astype(np.float64))
+    if a.ndim != 1 or a.size < 1:
+        raise ValueError(f"{name} must be a non-empty 1-D array; got shape {np.shape(x)}.")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} must contain only finite numbers.")
+    return a
+
+
+def _resolve(J, blocks, schur, name="J"):
+    """Validate (J, blocks, schur) once; return (J array or None, blocks or None, schur or None)."""
+    B = _check_blocks(blocks) if blocks is not None else None
+    if J is None:
+        if B is None and schur is None:
+            raise ValueError(f"{name} must be given unless blocks or schur is.")
+        A = None
+    else:
+        A = check_matrix(J, name)
+        if B is not None and A.shape[0] != 2 * B.shape[0]:
+            raise ValueError(f"blocks must have shape ({A.shape[0] // 2}, 2, 2) to match {name}; got {B.shape}.")
+    if schur is not None:
+        if not isinstance(schur, SchurForm):
+            raise TypeError(f"schur must be a SchurForm from schur_form(J); got {type(schur).__name__}.")
+        if A is not None and schur.T.shape != A.shape:
+            raise ValueError(f"schur must be the Schur form of {name} (shape {A.shape}); got {schur.T.shape}.")
+    return A, B, schur
+
+
+# ----------------------------------------------------------------------------------------------
+# Schur form and the batched Lanczos engine
+# ----------------------------------------------------------------------------------------------
+def schur_form(J: ArrayLike) -> SchurForm:
+    """Complex Schur form of ``J`` (shape (n, n)), to pass as ``schur=`` to the grid functions.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For non-numeric, non-square or non-finite ``J``.
+    """
+    A = check_matrix(J, "J")
+    return _schur(A)
+
+
+def _schur(A: np.ndarray) -> SchurForm:
+    T, Z = sla.schur(A, output="complex")
+    T = np.triu(T)
+    norm = float(sla.svdvals(A)[0])
+    return SchurForm(T=T, Z=Z, is_real=not np.iscomplexobj(A), norm=norm)
+
+
+def _backsolve(T: np.ndarray, inv_d: np.ndarray, X: np.ndarray, nb: int = 64, nb2: int = 8) -> None:
+    """In place: column j of X <- (T - z_j I)^{-1} X[:, j]; ``inv_d[k, j] = 1 / (T[k, k] - z_j)``.
+
+    T (n, n) upper triangular is shared by all shifts, so the off-diagonal updates are GEMMs;
+    only the diagonal solves (8 x 8 sub-blocks, one column at a time) differ per shift.
+    """
+    n = T.shape[0]
+    for i1 in range(n, 0, -nb):
+        i0 = max(0, i1 - nb)
+        for j1 in range(i1, i0, -nb2):
+            j0 = max(i0, j1 - nb2)
+            for k in range(j1 - 1, j0 - 1, -1):
+                X[k] *= inv_d[k]
+                if k > j0:
+                    X[j0:k] -= T[j0:k, k, None] * X[k]
+            if j0 > i0:
+                X[i0:j0] -= T[i0:j0, j0:j1] @ X[j0:j1]
+        if i0 > 0:
+            X[:i0] -= T[:i0, i0:i1] @ X[i0:i1]
+
+
+class _ShiftedTriangular:
+    """Solves with ``M_j = T - z_j I`` and ``M_j^H`` for many shifts at once (columns of X)."""
+
+    def __init__(self, T: np.ndarray, z: np.ndarray):
+        self.T = T
+        self.TF = np.ascontiguousarray(T.conj().T[::-1, ::-1])  # M^H reversed: upper triangular
+        d = np.diag(T)
+        self.inv_d = 1.0 / (d[:, None] - z[None, :])  # (n, m)
+        self.inv_dF = np.ascontiguousarray(self.inv_d.conj()[::-1])
+
+    def take(self, keep: np.ndarray) -> None:
+        self.inv_d = self.inv_d[:, keep]
+        self.inv_dF = self.inv_dF[:, keep]
+
+    def solve(self, X: np.ndarray) -> np.ndarray:
+        X = X.copy()
+        _backsolve(self.T, self.inv_d, X)
+        return X
+
+    def solve_h(self, X: np.ndarray) -> np.ndarray:
+        Y = np.ascontiguousarray(X[::-1])
+        _backsolve(self.TF, self.inv_dF, Y)
+        return Y[::-1]
+
+
+def _ritz_top(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Top singular value ``s`` of the bidiagonal ``B_k`` and ``|x_k|`` (last entry of its left vector), per column."""
+    k = len(alpha)
+    a = np.stack(alpha, axis=1)  # (m, k)
+    b = np.stack(beta[: k - 1], axis=1) if k > 1 else np.zeros((a.shape[0], 0))
+    # B B^T is symmetric tridiagonal: diag a_i^2 + b_i^2 (b_k excluded), off-diagonal a_{i+1} b_i
+    G = np.zeros((a.shape[0], k, k))
+    idx = np.arange(k)
+    G[:, idx, idx] = a * a
+    G[:, idx[:-1], idx[:-1]] += b * b
+    G[:, idx[1:], idx[:-1]] = a[:, 1:] * b
+    G[:, idx[:-1], idx[1:]] = a[:, 1:] * b
+    w, X = np.linalg.eigh(G)
+    return np.sqrt(np.maximum(w[:, -1], 0.0)), np.abs(X[:, -1, -1])
+
+
+def _gk_chunk(T: np.ndarray, z: np.ndarray, tol: float, max_steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Batched Golub-Kahan-Lanczos on ``C_j = (T - z_j I)^{-1}`` (short recurrences), one column per shift.
+
+    Returns ``(sigma, ok)``: ``sigma[j] = 1 / s_j`` with ``s_j`` the top Ritz singular value of ``C_j``, and
+    ``ok[j]`` whether the residual bound ``beta_k |x_k| <= tol * s_j`` (so ``|s_j - sigma_max(C_j)| <= tol s_j``)
+    was met within ``max_steps``. Columns leave the batch as they converge, so the GEMM-based solves only
+    run on the active ones.
+    """
+    n, m = T.shape[0], z.size
+    sigma = np.zeros(m)
+    ok = np.zeros(m, dtype=bool)
+    todo = np.arange(m)
+    op = _ShiftedTriangular(T, z)
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal(n) + 1j * rng.standard_normal(n)
+    v = np.repeat((w0 / np.linalg.norm(w0))[:, None], m, axis=1)
+    u, alpha, beta = None, [], []
+    checks = {1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 17, 20, 24, 28, 32, 36, 40, 45, 50, 55, 60, 70, 80}
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for step in range(1, max_steps + 1):
+            p = op.solve(v)
+            if u is not None:
+                p -= beta[-1][None, :] * u
+            a = np.linalg.norm(p, axis=0)
+            u = p / np.where(a > 0, a, 1.0)[None, :]
+            q = op.solve_h(u) - a[None, :] * v
+            b = np.linalg.norm(q, axis=0)
+            alpha.append(a)
+            beta.append(b)
+            if step in checks or step == max_steps:
+                s, x_last = _ritz_top(alpha, beta)
+                bad = ~(np.isfinite(s) & np.isfinite(b) & (s > 0))
+                conv = ~bad & (b * x_last <= tol * s)
+                done = bad | conv | (step == max_steps)
+                if np.any(done):
+                    idx = todo[done]
+                    sigma[idx] = np.where(bad[done], 0.0, 1.0 / np.where(bad[done], 1.0, s[done]))
+                    ok[idx] = conv[done] | bad[done]
+                    keep = ~done
+                    todo = todo[keep]
+                    if todo.size == 0:
+                        break
+                    op.take(keep)
+                    alpha = [w[keep] for w in alpha]
+                    beta = [w[keep] for w in beta]
+                    q, b, u = q[:, keep], b[keep], u[:, keep]
+            v = q / np.where(b > 0, b, 1.0)[None, :]
+    return sigma, ok
+
+
+def _sigma_min_schur(schur: SchurForm, z: np.ndarray, tol: float) -> np.ndarray:
+    """sigma_min(z I - T) for flat shifts z (m,), by batched Lanczos; stragglers finished by a dense SVD."""
+    T = schur.T
+    n = T.shape[0]
+    out = np.empty(z.size)
+    chunk = max(64, (1 << 21) // n)
+    for c0 in range(0, z.size, chunk):
+        zc = z[c0 : c0 + chunk]
+        sig, ok = _gk_chunk(T, zc, tol, max_steps=80)
+        for j in np.flatnonzero(~ok):  # rare: clustered smallest singular values
+            sig[j] = sla.svdvals(T - zc[j] * np.eye(n), check_finite=False)[-1]
+        out[c0 : c0 + chunk] = sig
+    return out
+
+
+def _sigma_min_svd(A: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """sigma_min(z I - A) by batched dense SVD (exact), A of shape (n, n) or rectangular (n + 1, n)."""
+    p, n = A.shape
+    eye = np.eye(p, n)
+    out = np.empty(z.size)
+    chunk = max(1, (1 << 22) // (p * n))
+    for c0 in range(0, z.size, chunk):
+        zc = z[c0 : c0 + chunk]
+        M = zc[:, None, None] * eye - A  # (c, p, n)
+        out[c0 : c0 + chunk] = np.linalg.svd(M, compute_uv=False)[:, -1]
+    return out
+
+
+def _sigma_min_blocks(B: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """min_i sigma_min(z I - B_i) in closed form; B (nb, 2, 2), z (m,)."""
+    out = np.full(z.size, np.inf)
+    chunk = max(1, (1 << 20) // B.shape[0])
+    real = not np.iscomplexobj(B)
+    a, b, c, d = B[:, 0, 0], B[:, 0, 1], B[:, 1, 0], B[:, 1, 1]
+    bc2 = np.abs(b) ** 2 + np.abs(c) ** 2
+    tr = a + d
+    det = a * d - b * c
+    for c0 in range(0, z.size, chunk):
+        zc = z[c0 : c0 + chunk, None]  # (c, 1)
+        if real:
+            x, y = zc.real, zc.imag
+            y2 = y * y
+            F = (x - a) ** 2 + (x - d) ** 2 + 2 * y2 + bc2
+            dre = x * x - y2 - tr * x + det
+            dim = y * (2 * x - tr)
+            D = np.sqrt(dre * dre + dim * dim)
+        else:
+            F = np.abs(zc - a) ** 2 + np.abs(zc - d) ** 2 + bc2
+            D = np.abs(zc * zc - tr * zc + det)
+        den = np.sqrt(F + 2 * D) + np.sqrt(np.maximum(F - 2 * D, 0.0))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            s = np.where(den > 0, 2 * D / np.where(den > 0, den, 1.0), 0.0)
+        out[c0 : c0 + chunk] = s.min(axis=1)
+    return out
+
+
+def _arnoldi(A: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """k steps of Arnoldi (twice-iterated Gram-Schmidt): returns (H (k+1, k), Q (n, k+1))."""
+    n = A.shape[0]
+    rng = np.random.default_rng(seed)
+    q = rng.standard_normal(n).astype(A.dtype)
+    Q = np.zeros((n, k + 1), dtype=np.result_type(A, float))
+    H = np.zeros((k + 1, k), dtype=Q.dtype)
+    Q[:, 0] = q / np.linalg.norm(q)
+    for j in range(k):
+        w = A @ Q[:, j]
+        for _ in range(2):
+            h = Q[:, : j + 1].conj().T @ w
+            w = w - Q[:, : j + 1] @ h
+            H[: j + 1, j] += h
+        H[j + 1, j] = np.linalg.norm(w)
+        if H[j + 1, j] <= 1e-14 * np.abs(H[: j + 2, : j + 1]).max():  # invariant subspace: exact
+            return H[: j + 1, : j + 1], Q[:, : j + 1]
+        Q[:, j + 1] = w / H[j + 1, j]
+    return H, Q
+
+
+def _flat_grid(re: np.ndarray, im: np.ndarray, mirror: bool):
+    """Unique shifts to evaluate and the index map back to the (ny, nx) grid (mirroring for real J)."""
+    if not mirror:
+        z = (re[None, :] + 1j * im[:, None]).ravel()
+        return z, np.arange(z.size).reshape(im.size, re.size)
+    aim = np.abs(im)
+    tol = 4 * np.finfo(float).eps * max(float(aim.max()), float(np.abs(re).max()), 1.0)
+    order = np.argsort(aim, kind="stable")
+    rows = np.empty(im.size, dtype=np.intp)
+    uniq: list[float] = []
+    for i in order:
+        if uniq and aim[i] - uniq[-1] <= tol:
+            rows[i] = len(uniq) - 1
+        else:
+            uniq.append(float(aim[i]))
+            rows[i] = len(uniq) - 1
+    uim = np.array(uniq)
+    z = (re[None, :] + 1j * uim[:, None]).ravel()
+    index = rows[:, None] * re.size + np.arange(re.size)[None, :]
+    return z, index
+
+
+def _choose_method(method: str, n: int, blocks, max_dense: int) -> str:
+    if method != "auto":
+        return method
+    if blocks is not None:
+        return "blocks"
+    if n > max_dense:
+        return "krylov"
+    return "svd" if n <= SVD_MAX_N else "schur-lanczos"
+
+
+def _grid_eval(A, B, schur, re, im, method, max_dense, tol, krylov_dim=_KRYLOV_DIM):
+    """Core of sigma_min_grid after validation: returns (sigma (ny, nx), method, eigenvalues, norm, approx)."""
+    n = 2 * B.shape[0] if B is not None else (schur.T.shape[0] if schur is not None else A.shape[0])
+    method = _choose_method(method, n, B, max_dense)
+    if method == "blocks":
+        if B is None:
+            raise ValueError("method='blocks' needs blocks of shape (n, 2, 2).")
+        mirror = not np.iscomplexobj(B)
+        z, index = _flat_grid(re, im, mirror)
+        s = _sigma_min_blocks(B, z)
+        eig = eig2x2(B).ravel()
+        norm = float(sigma_max2x2(B).max())
+        return s[index], method, eig, norm, False
+    if method == "krylov":
+        if A is None:
+            raise ValueError("method='krylov' needs the matrix J.")
+        H, _ = _arnoldi(A, min(krylov_dim, n))
+        mirror = not np.iscomplexobj(A)
+        z, index = _flat_grid(re, im, mirror)
+        s = _sigma_min_svd(H, z)
+        k = H.shape[1]
+        eig = np.linalg.eigvals(H[:k, :k])
+        norm = float(sla.svdvals(A)[0]) if n <= max_dense else float(sla.norm(A, 1))
+        return s[index], method, eig, norm, True
+    if method == "svd":
+        if A is None:
+            A = schur.Z @ schur.T @ schur.Z.conj().T
+        mirror = not np.iscomplexobj(A)
+        z, index = _flat_grid(re, im, mirror)
+        s = _sigma_min_svd(A, z)
+        eig = np.linalg.eigvals(A) if schur is None else np.diag(schur.T)
+        norm = float(sla.svdvals(A)[0]) if schur is None else schur.norm
+        return s[index], method, eig, norm, False
+    if method == "schur-lanczos":
+        S = schur if schur is not None else _schur(A)
+        z, index = _flat_grid(re, im, S.is_real)
+        s = _sigma_min_schur(S, z, tol)
+        return s[index], method, np.diag(S.T), S.norm, False
+    raise ValueError(f"method must be one of {', '.join(map(repr, METHODS))}; got {method!r}.")
+
+
+def _sort_eigs(e: np.ndarray) -> np.ndarray:
+    e = np.asarray(e, dtype=complex)
+    return e[np.argsort(-np.abs(e), kind="stable")]
+
+
+# ----------------------------------------------------------------------------------------------
+# public grid functions
+# ----------------------------------------------------------------------------------------------
+def sigma_min_grid(
+    J: ArrayLike | None,
+    re: ArrayLike,
+    im: ArrayLike,
+    *,
+    blocks: np.ndarray | None = None,
+    method: str = "auto",
+    schur: SchurForm | None = None,
+    max_dense: int = 2000,
+    tol: float = LANCZOS_TOL,
+) -> np.ndarray:
+    """``sigma_min(zI - J)`` (2-norm) at ``z = re[j] + 1j * im[i]``.
+
+    Parameters
+    ----------
+    J : array_like of shape (n, n), real or complex, or None
+        The matrix (may be None when ``blocks`` or ``schur`` is given).
+    re : array_like of shape (nx,)
+    im : array_like of shape (ny,)
+    blocks : ndarray of shape (n // 2, 2, 2), optional
+        2x2 blocks with ``J = U blockdiag(blocks) U^T`` for an *orthogonal* U (see ``nnspec_core.blocks``);
+        selects the closed-form path.
+    method : {"auto", "svd", "schur-lanczos", "blocks", "krylov"}
+        ``"auto"``: blocks if given; batched SVD for ``n <= 12``; Krylov (approximate) for ``n > max_dense``;
+        Schur + batched Lanczos otherwise.
+    schur : SchurForm, optional
+        Cached ``schur_form(J)`` (skips the O(n^3) factorisation).
+    max_dense : int
+        Largest ``n`` treated densely by ``"auto"``.
+    tol : float
+        Relative accuracy of the Lanczos path (residual bound on each point).
+
+    Returns
+    -------
+    ndarray of shape (ny, nx), float64
+        ``sigma_min`` at ``[i, j]``. Values below about ``1e-14 ||J||`` are rounding noise.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For non-numeric or non-finite input, bad shapes or an unknown method.
+    """
+    A, B, S = _resolve(J, blocks, schur)
+    re_, im_ = _check_axis(re, "re"), _check_axis(im, "im")
+    check_choice(method, "method", METHODS)
+    check_scalar(max_dense, "max_dense", min_val=1, integer=True)
+    check_scalar(tol, "tol", min_val=0.0, max_val=1e-2, include_min=False)
+    return _grid_eval(A, B, S, re_, im_, method, int(max_dense), float(tol))[0]
+
+
+def sigma_min_points(
+    J: ArrayLike | None,
+    z: ArrayLike,
+    *,
+    blocks: np.ndarray | None = None,
+    schur: SchurForm | None = None,
+    method: str = "auto",
+) -> np.ndarray:
+    """``sigma_min(z_k I - J)`` at scattered points ``z`` (shape (m,), complex); returns shape (m,) float64."""
+    A, B, S = _resolve(J, blocks, schur)
+    check_choice(method, "method", METHODS)
+    zz = np.atleast_1d(np.asarray(z, dtype=complex)).ravel()
+    if not np.all(np.isfinite(zz)):
+        raise ValueError("z must contain only finite numbers.")
+    return _points(A, B, S, zz, method)
+
+
+def _points(A, B, S, z, method="auto", tol=LANCZOS_TOL) -> np.ndarray:
+    n = 2 * B.shape[0] if B is not None else (S.T.shape[0] if S is not None else A.shape[0])
+    method = _choose_method(method, n, B, 10**9)
+    if method == "blocks":
+        return _sigma_min_blocks(B, z)
+    if method == "svd" or (S is None and z.size <= 8):
+        if A is None:
+            A = S.Z @ S.T @ S.Z.conj().T
+        return _sigma_min_svd(A, z)
+    S = S if S is not None else _schur(A)
+    return _sigma_min_schur(S, z, tol)
+
+
+def pseudospectrum(
+    J: ArrayLike | None,
+    *,
+    re: ArrayLike | None = None,
+    im: ArrayLike | None = None,
+    n_grid: int = 80,
+    eps_max: float | None = None,
+    blocks: np.ndarray | None = None,
+    method: str = "auto",
+    schur: SchurForm | None = None,
+    max_dense: int = 2000,
+    tol: float = LANCZOS_TOL,
+) -> PseudospectrumResult:
+    """``sigma_min(zI - J)`` on a grid, with automatic axes when ``re``/``im`` are not given.
+
+    Parameters
+    ----------
+    J : array_like of shape (n, n), or None when ``blocks`` or ``schur`` is given
+    re, im : array_like of shape (nx,), (ny,), optional
+        Grid axes; default ``n_grid`` points each on :func:`auto_axes` (square, 10 % margin).
+    n_grid : int
+        Points per axis for automatic axes.
+    eps_max : float, optional
+        Largest eps (absolute) the axes must contain; default ``0.1 * ||J||_2`` (or 0.1 if J = 0).
+    blocks, method, schur, max_dense, tol
+        See :func:`sigma_min_grid`.
+
+    Returns
+    -------
+    PseudospectrumResult
+    """
+    A, B, S = _resolve(J, blocks, schur)
+    check_choice(method, "method", METHODS)
+    check_scalar(n_grid, "n_grid", min_val=2, max_val=2000, integer=True)
+    check_scalar(max_dense, "max_dense", min_val=1, integer=True)
+    check_scalar(tol, "tol", min_val=0.0, max_val=1e-2, include_min=False)
+    if (re is None) != (im is None):
+        raise ValueError("re and im must be given together (or both left None for automatic axes).")
+    if re is None:
+        if B is not None:
+            eigs, norm = eig2x2(B).ravel(), float(sigma_max2x2(B).max())
+        elif S is not None:
+            eigs, norm = np.diag(S.T), S.norm
+        else:
+            eigs, norm = None, float(sla.svdvals(A)[0]) if A.shape[0] <= max_dense else float(sla.norm(A, 1))
+        if eps_max is None:
+            eps_max = 0.1 * norm if norm > 0 else 0.1
+        check_scalar(eps_max, "eps_max", min_val=0.0, include_min=False)
+        if B is not None:
+            (x0, x1), (y0, y1) = _axes_blocks(B, float(eps_max), 0.1, True)
+        elif A is not None and A.shape[0] <= max_dense:
+            (x0, x1), (y0, y1) = _auto_axes_dense(A, float(eps_max), None, 0.1, True)
+        else:
+            H = _arnoldi(A, min(_KRYLOV_DIM, A.shape[0]))[0] if eigs is None else None
+            e = eigs if eigs is not None else np.linalg.eigvals(H[: H.shape[1]])
+            g = float(eps_max)
+            box = (e.real.min() - g, e.real.max() + g, e.imag.min() - g, e.imag.max() + g)
+            real = A is not None and not np.iscomplexobj(A)
+            (x0, x1), (y0, y1) = _box_from_bounds(box, g, 0.1, True, real)
+        re_ = np.linspace(x0, x1, int(n_grid))
+        im_ = np.linspace(y0, y1, int(n_grid))
+    else:
+        re_, im_ = _check_axis(re, "re"), _check_axis(im, "im")
+    sig, meth, eig, norm, approx = _grid_eval(A, B, S, re_, im_, method, int(max_dense), float(tol))
+    return PseudospectrumResult(
+        re=re_, im=im_, sigma_min=sig, eigenvalues=_sort_eigs(eig), method=meth, approximate=approx, norm=norm
+    )
+
+
+# ----------------------------------------------------------------------------------------------
+# axes and levels
+# ----------------------------------------------------------------------------------------------
+def _kappa_unit(A: np.ndarray) -> tuple[np.ndarray, float]:
+    """Eigenvalues and cond_2(V) with unit eigenvector columns (inf when numerically defective)."""
+    w, V = np.linalg.eig(A)
+    V = V / np.linalg.norm(V, axis=0)[None, :]
+    s = sla.svdvals(V)
+    kappa = float(s[0] / s[-1]) if s[-1] > 0 else math.inf
+    if not math.isfinite(kappa) or kappa * np.finfo(float).eps * A.shape[0] >= 1:
+        kappa = math.inf
+    return w, kappa
+
+
+def _fov_box(A: np.ndarray) -> tuple[float, float, float, float]:
+    """Bounding box of the field of values: Re in eig((A + A^H)/2), Im in eig((A - A^H)/2i)."""
+    hr = np.linalg.eigvalsh(0.5 * (A + A.conj().T))
+    hi = np.linalg.eigvalsh(-0.5j * (A - A.conj().T))
+    return hr[0], hr[-1], hi[0], hi[-1]
+
+
+def _auto_axes_dense(A, eps_max, kappa, margin, square):
+    w, kap = _kappa_unit(A)
+    if kappa is not None:
+        kap = kappa
+    x0, x1, y0, y1 = _fov_box(A)
+    fov = (x0 - eps_max, x1 + eps_max, y0 - eps_max, y1 + eps_max)  # Lambda_eps subset W(A) + eps disk
+    grow = eps_max * kap if math.isfinite(kap) else math.inf
+    e = np.asarray(w)
+    bf = (e.real.min() - grow, e.real.max() + grow, e.imag.min() - grow, e.imag.max() + grow)
+    box = tuple(max(a, b) if i % 2 == 0 else min(a, b) for i, (a, b) in enumerate(zip(bf, fov, strict=True)))
+    return _box_from_bounds(box, eps_max, margin, square, real=not np.iscomplexobj(A))
+
+
+def _box_from_bounds(box, eps_max, margin, square, real):
+    x0, x1, y0, y1 = box
+    if real:
+        y1 = max(abs(y0), abs(y1))
+        y0 = -y1
+    w, h = x1 - x0, y1 - y0
+    scale = max(w, h, eps_max, 1e-300)
+    mx, my = margin * max(w, 0.05 * scale), margin * max(h, 0.05 * scale)
+    x0, x1, y0, y1 = x0 - mx, x1 + mx, y0 - my, y1 + my
+    if square:
+        w, h = x1 - x0, y1 - y0
+        if w > h:
+            y0, y1 = y0 - (w - h) / 2, y1 + (w - h) / 2
+        else:
+            x0, x1 = x0 - (h - w) / 2, x1 + (h - w) / 2
+    return (float(x0), float(x1)), (float(y0), float(y1))
+
+
+def _axes_blocks(B, eps_max, margin, square):
+    """Axes for a direct sum of 2x2 blocks: union over blocks of (FOV box grown by eps_max)."""
+    H = 0.5 * (B + B.conj().transpose(0, 2, 1))
+    K = -0.5j * (B - B.conj().transpose(0, 2, 1))
+    hr, hi = np.linalg.eigvalsh(H), np.linalg.eigvalsh(K)
+    box = (hr[:, 0].min() - eps_max, hr[:, 1].max() + eps_max, hi[:, 0].min() - eps_max, hi[:, 1].max() + eps_max)
+    return _box_from_bounds(box, eps_max, margin, square, real=not np.iscomplexobj(B))
+
+
+def auto_axes(
+    J_or_eigs: ArrayLike,
+    *,
+    eps_max: float,
+    kappa: float | None = None,
+    margin: float = 0.1,
+    square: bool = True,
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Plot window ``((re_min, re_max), (im_min, im_max))`` that contains ``Lambda_eps(J)`` for all ``eps <= eps_max``.
+
+    For a matrix: the intersection of the eigenvalue box grown by ``eps_max * kappa(V)`` (Bauer-Fike) and the
+    field-of-values box grown by ``eps_max`` (``Lambda_eps subset W(J) + D(0, eps)``), then widened by
+    ``margin`` (relative) and, if ``square``, made square (equal aspect). Real J gives a window symmetric
+    about the real axis. For eigenvalues only (1-D input): their box grown by ``eps_max * kappa``
+    (``kappa`` defaults to 1, i.e. a normal matrix).
+
+    Parameters
+    ----------
+    J_or_eigs : array_like of shape (n, n), or of shape (d,) (complex eigenvalues)
+    eps_max : float
+        Largest eps (absolute, 2-norm) to show; > 0.
+    kappa : float, optional
+        Eigenvector condition number kappa(V) (unit columns) if already known; ``inf`` allowed.
+    margin : float
+        Relative padding on each side, >= 0.
+    square : bool
+        Equal width and height.
+    """
+    check_scalar(eps_max, "eps_max", min_val=0.0, include_min=False)
+    check_scalar(margin, "margin", min_val=0.0)
+    if kappa is not None:
+        if isinstance(kappa, (bool, np.bool_)) or not isinstance(kappa, (int, float, np.integer, np.floating)):
+            raise TypeError(f"kappa must be a real number; got {type(kappa).__name__}.")
+        if not (kappa >= 1):
+            raise ValueError(f"kappa must be >= 1 (or inf); got {kappa!r}.")
+    arr = np.asarray(J_or_eigs)
+    if arr.ndim == 1:
+        if arr.dtype == object or arr.dtype.kind not in "biufc" or arr.size == 0:
+            raise TypeError(f"J_or_eigs must be a numeric matrix or a non-empty 1-D array; got dtype {arr.dtype}.")
+        e = arr.astype(complex)
+        if not np.all(np.isfinite(e)):
+            raise ValueError("J_or_eigs must contain only finite numbers.")
+        grow = float(eps_max) * (1.0 if kappa is None else float(kappa))
+        if not math.isfinite(grow):
+            raise ValueError("kappa must be finite when only eigenvalues are given.")
+        box = (e.real.min() - grow, e.real.max() + grow, e.imag.min() - grow, e.imag.max() + grow)
+        return _box_from_bounds(box, float(eps_max), float(margin), bool(square), real=False)
+    A = check_matrix(arr, "J_or_eigs")
+    return _auto_axes_dense(A, float(eps_max), kappa, float(margin), bool(square))
+
+
+_NICE_STEPS = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+
+
+def eps_levels(
+    sigma_min_or_result: ArrayLike | PseudospectrumResult,
+    *,
+    n_levels: int = 6,
+    norm: float | None = None,
+    floor_rel: float = 1e-14,
+) -> np.ndarray:
+    """ "Smart" contour levels: log10(eps) exponents, ascending, at a nice spacing (1, 2, 0.5, ... decades).
+
+    The top level is below the smallest sigma_min on the grid's edge (so every contour closes inside the
+    window, falling back to the grid maximum when that leaves no room); the bottom is above both the grid
+    minimum and ``floor_rel * ||J||`` (below which sigma_min is rounding noise).
+
+    Parameters
+    ----------
+    sigma_min_or_result : array_like of shape (ny, nx) or PseudospectrumResult
+    n_levels : int
+        Maximum number of levels (>= 1).
+    norm : float, optional
+        ``||J||_2``; taken from the result if given one; otherwise the grid maximum is used.
+    floor_rel : float
+        Relative noise floor.
+
+    Returns
+    -------
+    ndarray of shape (k,), 1 <= k <= n_levels, float64 (exponents: eps = 10 ** level)
+    """
+    if isinstance(sigma_min_or_result, PseudospectrumResult):
+        S = sigma_min_or_result.sigma_min
+        if norm is None:
+            norm = sigma_min_or_result.norm
+    else:
+        S = check_matrix(sigma_min_or_result, "sigma_min", square=False)
+        if np.iscomplexobj(S):
+            raise TypeError("sigma_min must be real.")
+    check_scalar(n_levels, "n_levels", min_val=1, max_val=100, integer=True)
+    check_scalar(floor_rel, "floor_rel", min_val=0.0)
+    if norm is not None:
+        check_scalar(norm, "norm", min_val=0.0)
+    S = np.asarray(S, float)
+    top_all = float(S.max())
+    scale = float(norm) if norm else top_all
+    floor = max(floor_rel * scale, float(S.min()), np.finfo(float).tiny)
+    edge = np.concatenate([S[0], S[-1], S[:, 0], S[:, -1]])
+    top = float(edge.min())
+    if not top > floor:
+        top = top_all
+    if not top > floor:  # flat grid: a single level just below it
+        return np.array([math.log10(max(top, np.finfo(float).tiny))])
+    lo, hi = math.log10(floor), math.log10(top)
+    for step in _NICE_STEPS:
+        first = math.floor(lo / step) + 1
+        last = math.ceil(hi / step) - 1
+        if last - first + 1 <= n_levels:
+            break
+    levels = np.arange(first, last + 1) * step
+    if levels.size == 0:  # less than one nice step of room: one level in the middle (rounded)
+        levels = np.array([round(0.5 * (lo + hi), 2)])
+    return levels.astype(float)
+
+
+# ----------------------------------------------------------------------------------------------
+# derived quantities: rho_eps, alpha_eps (criss-cross), Kreiss constant, field of values
+# ----------------------------------------------------------------------------------------------
+class _Stack:
+    """J as a direct sum of square matrices A_i (one dense matrix, or the relevant 2x2 blocks)."""
+
+    def __init__(self, A: np.ndarray | None, B: np.ndarray | None):
+        self.blocks = B is not None
+        self.mats = (B if B is not None else A[None]).astype(complex)  # (p, m, m)
+        self.real = not np.iscomplexobj(B if B is not None else A)
+        self.eigs = eig2x2(B).ravel() if B is not None else np.linalg.eigvals(A)
+        self.norm = float(sigma_max2x2(B).max()) if B is not None else float(sla.svdvals(A)[0])
+        self._A = A
+        self._B = B
+
+    def keep(self, mask: np.ndarray) -> _Stack:
+        if not self.blocks:
+            return self
+        return _Stack(None, self._B[mask])
+
+    def sigma(self, z: np.ndarray) -> np.ndarray:
+        z = np.atleast_1d(np.asarray(z, complex))
+        if self.blocks:
+            return _sigma_min_blocks(self._B, z)
+        return _sigma_min_svd(self._A, z)
+
+
+def _block2x2(P: np.ndarray, q: float, r: float, S: np.ndarray) -> np.ndarray:
+    """Stack of [[P, q I], [r I, S]] for P, S of shape (p, m, m)."""
+    m = P.shape[1]
+    eye = np.broadcast_to(np.eye(m), P.shape)
+    top = np.concatenate([P, q * eye], axis=-1)
+    bot = np.concatenate([r * eye, S], axis=-1)
+    return np.concatenate([top, bot], axis=-2)
+
+
+def _real_eigs_of(K: np.ndarray, tol: float) -> np.ndarray:
+    """Real eigenvalues (|imag| <= tol) of a stack of matrices K (p, k, k)."""
+    mu = np.linalg.eigvals(K).ravel()
+    return mu.real[np.abs(mu.imag) <= tol]
+
+
+def _horizontal(st: _Stack, y: float, eps: float, tol: float) -> float:
+    """Largest x with sigma_min((x + iy) I - J) = eps (eigenvalues of [[B, -eps], [-eps, B^H]], B = J - iyI)."""
+    m = st.mats.shape[1]
+    Bm = st.mats - 1j * y * np.eye(m)
+    K = _block2x2(Bm, -eps, -eps, Bm.conj().transpose(0, 2, 1))
+    x = _real_eigs_of(K, tol)
+    if x.size == 0:
+        mu = np.linalg.eigvals(K).ravel()
+        x = mu.real[np.argsort(np.abs(mu.imag))[:2]]
+    return float(x.max())
+
+
+def _radial(st: _Stack, theta: float, eps: float, tol: float) -> float:
+    """Largest r with sigma_min(r e^{i theta} I - J) = eps."""
+    Bm = np.exp(-1j * theta) * st.mats
+    K = _block2x2(Bm, -eps, -eps, Bm.conj().transpose(0, 2, 1))
+    r = _real_eigs_of(K, tol)
+    if r.size == 0:
+        mu = np.linalg.eigvals(K).ravel()
+        r = mu.real[np.argsort(np.abs(mu.imag))[:2]]
+    return float(r.max())
+
+
+def _inside_midpoints(st: _Stack, pts: np.ndarray, eps: float) -> np.ndarray:
+    """Midpoints (complex) of consecutive crossing points that lie strictly inside Lambda_eps."""
+    if pts.size < 2:
+        return np.empty(0, complex)
+    mids = 0.5 * (pts[:-1] + pts[1:])
+    return mids[st.sigma(mids) < eps]
+
+
+def _criss_cross_abscissa(st: _Stack, eps: float, tol: float) -> float:
+    scale = st.norm + eps
+    ztol = 1e-8 * scale
+    lam = st.eigs[np.argmax(st.eigs.real)]
+    x = _horizontal(st, lam.imag, eps, ztol)
+    m = st.mats.shape[1]
+    for _ in range(100):
+        Am = st.mats - x * np.eye(m)
+        H = _block2x2(Am, -eps, eps, -Am.conj().transpose(0, 2, 1))
+        mu = np.linalg.eigvals(H).ravel()
+        ys = np.unique(np.round(mu.imag[np.abs(mu.real) <= ztol] / ztol) * ztol)
+        mids = _inside_midpoints(st, x + 1j * ys, eps)
+        if mids.size == 0:
+            break
+        x_new = max(_horizontal(st, float(w.imag), eps, ztol) for w in mids)
+        if x_new <= x + tol * max(1.0, abs(x)):
+            x = max(x, x_new)
+            break
+        x = x_new
+    return float(x)
+
+
+def _circle_angles(st: _Stack, r: float, eps: float, tol: float) -> np.ndarray:
+    """Angles theta where eps is a singular value of r e^{i theta} I - A_i (pencil of Mengi & Overton)."""
+    m = st.mats.shape[1]
+    I = np.eye(m)
+    out = []
+    for A in st.mats:
+        L = np.block([[A, -eps * I], [np.zeros((m, m)), r * I]])
+        R = np.block([[r * I, np.zeros((m, m))], [-eps * I, A.conj().T]])
+        lam = sla.eigvals(L, R, check_finite=False)
+        lam = lam[np.isfinite(lam)]
+        out.append(np.angle(lam[np.abs(np.abs(lam) - 1) <= tol]))
+    return np.sort(np.concatenate(out)) if out else np.empty(0)
+
+
+def _criss_cross_radius(st: _Stack, eps: float, tol: float) -> float:
+    lam = st.eigs[np.argmax(np.abs(st.eigs))]
+    ztol = 1e-8 * (st.norm + eps)
+    r = _radial(st, float(np.angle(lam)), eps, ztol)
+    for _ in range(100):
+        th = _circle_angles(st, r, eps, 1e-8)
+        if th.size == 0:
+            break
+        th = np.unique(np.round(th / 1e-12) * 1e-12)
+        ext = np.concatenate([th, [th[0] + 2 * np.pi]])
+        mids_t = 0.5 * (ext[:-1] + ext[1:])
+        inside = st.sigma(r * np.exp(1j * mids_t)) < eps
+        if not np.any(inside):
+            break
+        r_new = max(_radial(st, float(t), eps, ztol) for t in mids_t[inside])
+        if r_new <= r * (1 + tol):
+            r = max(r, r_new)
+            break
+        r = r_new
+    return float(r)
+
+
+def _stack_from(J, blocks) -> _Stack:
+    A, B, _ = _resolve(J, blocks, None)
+    return _Stack(A if B is None else None, B)
+
+
+def pseudospectral_radius(
+    J: ArrayLike | None, eps: float, *, blocks: np.ndarray | None = None, tol: float = 1e-8
+) -> float:
+    """epsilon-pseudospectral radius ``rho_eps(J) = max{|z| : sigma_min(zI - J) <= eps}``.
+
+    Criss-cross algorithm of Mengi & Overton (radial searches by real eigenvalues of a 2n x 2n matrix,
+    circular searches by the unit-circle eigenvalues of a 2n x 2n pencil); iterates until the radius
+    grows by less than ``tol`` (relative). O(n^3) per iteration for dense J; for ``blocks`` the maximum
+    over the blocks that can matter (``||B_i|| >= rho(J)``).
+
+    Parameters
+    ----------
+    J : array_like of shape (n, n), or None with ``blocks``
+    eps : float
+        Absolute eps > 0 (2-norm).
+    blocks : ndarray of shape (n // 2, 2, 2), optional
+        Orthogonally similar 2x2 blocks of J.
+    tol : float
+        Relative stopping tolerance.
+
+    Returns
+    -------
+    float
+        ``rho_eps(J)`` (always ``>= rho(J) + eps``; equality for normal J).
+    """
+    check_scalar(eps, "eps", min_val=0.0, include_min=False)
+    check_scalar(tol, "tol", min_val=0.0, max_val=0.1, include_min=False)
+    st = _stack_from(J, blocks)
+    if st.blocks:
+        rho = np.abs(st.eigs).max()
+        st = st.keep(sigma_max2x2(st._B) >= rho * (1 - 1e-12))
+    return _criss_cross_radius(st, float(eps), float(tol))
+
+
+def pseudospectral_abscissa(
+    J: ArrayLike | None, eps: float, *, blocks: np.ndarray | None = None, tol: float = 1e-8
+) -> float:
+    """epsilon-pseudospectral abscissa ``alpha_eps(J) = max{Re z : sigma_min(zI - J) <= eps}``.
+
+    Criss-cross algorithm of Burke, Lewis & Overton (vertical searches by imaginary eigenvalues of a
+    2n x 2n Hamiltonian matrix, horizontal searches by real eigenvalues); stops when the abscissa grows
+    by less than ``tol * max(1, |alpha|)``. Parameters as in :func:`pseudospectral_radius`.
+
+    Returns
+    -------
+    float
+        ``alpha_eps(J)`` (``>= alpha(J) + eps``; equality for normal J).
+    """
+    check_scalar(eps, "eps", min_val=0.0, include_min=False)
+    check_scalar(tol, "tol", min_val=0.0, max_val=0.1, include_min=False)
+    st = _stack_from(J, blocks)
+    if st.blocks:
+        alpha = st.eigs.real.max()
+        H = 0.5 * (st._B + st._B.conj().transpose(0, 2, 1))
+        st = st.keep(np.linalg.eigvalsh(H)[:, -1] >= alpha - 1e-12 * max(1.0, abs(alpha)))
+    return _criss_cross_abscissa(st, float(eps), float(tol))
+
+
+def _kreiss_search(f, grid_a: np.ndarray, grid_b: np.ndarray, to_z, n_refine: int = 3):
+    """Maximise f over a 2-D parameter grid, then Nelder-Mead from the best few points."""
+    from scipy.optimize import minimize
+
+    A, Bg = np.meshgrid(grid_a, grid_b, indexing="ij")
+    vals = f(to_z(A.ravel(), Bg.ravel()))
+    order = np.argsort(-vals)[:n_refine]
+    best_v, best_p = -np.inf, None
+    for i in order:
+        p0 = np.array([A.ravel()[i], Bg.ravel()[i]])
+        res = minimize(
+            lambda p: -float(f(to_z(np.array([p[0]]), np.array([p[1]])))[0]),
+            p0,
+            method="Nelder-Mead",
+            bounds=[(grid_a[0], grid_a[-1]), (None, None)],
+            options={"xatol": 1e-10, "fatol": 1e-12, "maxiter": 400},
+        )
+        v, p = (-res.fun, res.x) if -res.fun >= vals[i] else (vals[i], p0)
+        if v > best_v:
+            best_v, best_p = v, p
+    return best_v, best_p
+
+
+def kreiss_constant(J: ArrayLike | None, *, blocks: np.ndarray | None = None, continuous: bool = False) -> KreissResult:
+    """Kreiss constant: ``sup_{|z|>1} (|z| - 1) / sigma_min(zI - J)`` (or ``sup_{Re z>0} Re z / sigma_min``).
+
+    Grid search over ``|z| - 1`` (resp. ``Re z``) log-spaced in ``[1e-6, 10 max(1, ||J||)]`` and the angle
+    (resp. ``Im z``), then Nelder-Mead refinement from the best grid points. The value never exceeds the
+    true supremum; it is at least 1 (the limit ``|z| -> inf``). Kreiss matrix theorem:
+    ``K <= sup_k ||J^k|| <= e n K`` (resp. ``K <= sup_t ||e^{tJ}|| <= e n K``).
+
+    Parameters
+    ----------
+    J : array_like of shape (n, n), or None with ``blocks``
+    blocks : ndarray of shape (n // 2, 2, 2), optional
+    continuous : bool
+        Continuous-time constant (left half-plane stability) instead of discrete time.
+
+    Returns
+    -------
+    KreissResult
+        ``value = inf`` when rho(J) > 1 (resp. spectral abscissa > 0).
+    """
+    st = _stack_from(J, blocks)
+    eigs = st.eigs
+    scale = max(1.0, st.norm)
+    if not continuous:
+        lam = eigs[np.argmax(np.abs(eigs))]
+        if abs(lam) > 1 + 1e-12:
+            return KreissResult(value=math.inf, z=complex(lam), lower_bound_only=False)
+        s_grid = np.log(np.logspace(-6, math.log10(10 * scale), 56))
+        th_hi = np.pi if st.real else 2 * np.pi
+        th = np.linspace(0, th_hi, 91 if st.real else 181)
+
+        def to_z(ls, t):
+            return (1 + np.exp(ls)) * np.exp(1j * t)
+
+        def f(z):
+            return (np.abs(z) - 1) / np.maximum(st.sigma(z), 1e-300)
+
+    else:
+        lam = eigs[np.argmax(eigs.real)]
+        if lam.real > 1e-12 * scale:
+            return KreissResult(value=math.inf, z=complex(lam), lower_bound_only=False)
+        s_grid = np.log(np.logspace(-6, math.log10(10 * scale), 56))
+        y_hi = 2 * scale
+        th = np.linspace(0 if st.real else -y_hi, y_hi, 91 if st.real else 181)
+
+        def to_z(ls, y):
+            return np.exp(ls) + 1j * y
+
+        def f(z):
+            return z.real / np.maximum(st.sigma(z), 1e-300)
+
+    val, p = _kreiss_search(f, s_grid, th, to_z)
+    if val <= 1.0 + 1e-12:
+        return KreissResult(value=1.0, z=complex(math.inf, 0.0), lower_bound_only=False)
+    z = complex(to_z(np.array([p[0]]), np.array([p[1]]))[0])
+    edge = p[0] <= s_grid[0] + 1e-6
+    return KreissResult(value=float(val), z=z, lower_bound_only=bool(edge))
+
+
+def _herm_top_2x2(p: np.ndarray, q: np.ndarray, r: np.ndarray):
+    """Top eigenvalue and unit eigenvector of Hermitian [[p, q], [conj(q), r]] (arrays of equal shape)."""
+    half = 0.5 * (p - r)
+    rad = np.sqrt(half * half + np.abs(q) ** 2)
+    lam = 0.5 * (p + r) + rad
+    # eigenvector: (q, lam - p) or (lam - r, conj(q)); take the larger one
+    v1 = np.stack([q, (lam - p).astype(complex)], axis=-1)
+    v2 = np.stack([(lam - r).astype(complex), np.conj(q)], axis=-1)
+    n1 = np.linalg.norm(v1, axis=-1)
+    n2 = np.linalg.norm(v2, axis=-1)
+    v = np.where((n1 >= n2)[..., None], v1, v2)
+    nv = np.maximum(n1, n2)
+    degenerate = nv <= 1e-300
+    v = np.where(degenerate[..., None], np.array([1.0, 0.0], complex), v / np.where(degenerate, 1.0, nv)[..., None])
+    return lam, v
+
+
+def field_of_values(J: ArrayLike | None, *, n_angles: int = 256, blocks: np.ndarray | None = None) -> FieldOfValues:
+    """Boundary of the field of values ``W(J)``, numerical radius and numerical abscissa.
+
+    For each angle theta the supporting point in direction ``e^{i theta}`` is ``x^H J x`` with ``x`` the top
+    eigenvector of ``(e^{-i theta} J + e^{i theta} J^H) / 2``. With ``blocks`` this is done in closed form per
+    2x2 block (each block's W is an ellipse with foci at its eigenvalues and minor axis ``|t|``) and
+    ``W(J)`` is the convex hull of the ellipses.
+
+    Parameters
+    ----------
+    J : array_like of shape (n, n), or None with ``blocks``
+    n_angles : int
+        Number of boundary points (>= 8).
+    blocks : ndarray of shape (n // 2, 2, 2), optional
+
+    Returns
+    -------
+    FieldOfValues
+    """
+    check_scalar(n_angles, "n_angles", min_val=8, max_val=100000, integer=True)
+    A, B, _ = _resolve(J, blocks, None)
+    theta = np.linspace(0, 2 * np.pi, int(n_angles), endpoint=False)
+    if B is not None:
+        Bc = B.astype(complex)
+
+        def support(t):
+            t = np.atleast_1d(t)
+            e = np.exp(-1j * t)[:, None]  # (k, 1)
+            a, b, c, d = Bc[:, 0, 0], Bc[:, 0, 1], Bc[:, 1, 0], Bc[:, 1, 1]
+            p = (e * a).real
+            r = (e * d).real
+            q = 0.5 * (e * b + np.conj(e * c))
+            lam, v = _herm_top_2x2(p, q, r)  # (k, nb), (k, nb, 2)
+            i = np.argmax(lam, axis=1)
+            k = np.arange(t.size)
+            vv = v[k, i]
+            Bi = Bc[i]
+            pts = np.einsum("ki,kij,kj->k", vv.conj(), Bi, vv)
+            return lam[k, i], pts
+
+    else:
+        n = A.shape[0]
+
+        def support(t):
+            t = np.atleast_1d(t)
+            lam = np.empty(t.size)
+            pts = np.empty(t.size, complex)
+            for j, tj in enumerate(t):
+                M = np.exp(-1j * tj) * A
+                H = 0.5 * (M + M.conj().T)
+                w, V = sla.eigh(H, subset_by_index=[n - 1, n - 1], check_finite=False)
+                x = V[:, 0]
+                lam[j] = w[0]
+                pts[j] = x.conj() @ A @ x
+            return lam, pts
+
+    lam, pts = support(theta)
+    from scipy.optimize import minimize_scalar
+
+    i = int(np.argmax(lam))
+    h = 2 * np.pi / n_angles
+    res = minimize_scalar(
+        lambda t: -support(t)[0][0], bounds=(theta[i] - h, theta[i] + h), method="bounded", options={"xatol": 1e-12}
+    )
+    radius = max(float(lam[i]), float(-res.fun))
+    abscissa = float(support(0.0)[0][0])
+    return FieldOfValues(boundary=pts, numerical_radius=radius, numerical_abscissa=abscissa)
