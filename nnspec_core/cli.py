@@ -45,7 +45,7 @@ import numpy as np
 from nnspec_core.matrix_io import MAX_MATRIX_DIM, MatrixLoadError, load_matrix_file, load_state_npz, save_matrix
 from nnspec_core.operators import COORDS, DEFAULT_COORDS, OPTIMIZERS, SCALINGS, update_operator
 
-__all__ = ["main", "Subcommand", "SUBCOMMANDS", "UsageError", "build_parser", "to_jsonable", "PROG"]
+__all__ = ["main", "Subcommand", "SUBCOMMANDS", "UsageError", "build_parser", "analysis_dict", "to_jsonable", "PROG"]
 
 PROG = "nnspec"
 EXIT_OK, EXIT_INPUT, EXIT_USAGE, EXIT_INTERNAL, EXIT_INTERRUPT = 0, 1, 2, 3, 130
