@@ -61,7 +61,19 @@ __all__ = [
 ]
 
 #: Run-table columns that are not indicators.
-RESERVED_COLUMNS = ("run_id", "seed", "lr", "optimizer", "depth", "coords", "step", "loss", "phase", "phase_reason")
+RESERVED_COLUMNS = (
+    "run_id",
+    "seed",
+    "lr",
+    "optimizer",
+    "depth",
+    "coords",
+    "step",
+    "loss",
+    "phase",
+    "phase_reason",
+    "onset",
+)
 _REQUIRED = ("run_id", "seed", "lr", "step", "loss")
 #: Indicators reported by default (those present in the table; if none is, every float column that is not reserved).
 DEFAULT_INDICATORS = ("kappa_V", "rho", "rho_plus", "sharpness_ratio", "commutator", "departure")
@@ -370,64 +382,83 @@ def cluster_bootstrap_ci(
     return _percentile_ci(estimate, reps, level=level, n_clusters=G)
 
 
-# Vectorised replicates for the study: with integer cluster counts W (n_boot, G), a statistic of the
-# concatenated resample equals a weighted statistic of the original rows (exactly, for medians and AUROC).
-_CHUNK = 128
+# Fast replicates for the study. A resample is fully described by the cluster counts W (n_boot, G): a
+# statistic of the concatenated resample equals a count-weighted statistic of the original rows. Both are
+# reduced to cluster-level quantities so a replicate costs O(G^2) or O(G log n), not O(n).
 
 
-def _weighted_median(v_sorted: np.ndarray, W: np.ndarray) -> np.ndarray:
-    """np.median of the multiset {v_sorted[j] repeated W[b, j] times}, per replicate b; shape (n_boot,)."""
-    if v_sorted.size == 0:
-        return np.full(W.shape[0], np.nan)
-    C = np.cumsum(W, axis=1)
-    N = C[:, -1]
-    j_lo = (C > ((N - 1) // 2)[:, None]).argmax(axis=1)
-    j_hi = (C > (N // 2)[:, None]).argmax(axis=1)
-    med = 0.5 * (v_sorted[j_lo] + v_sorted[j_hi])
+def _weighted_median(v_sorted: np.ndarray, c_sorted: np.ndarray, W: np.ndarray) -> np.ndarray:
+    """np.median of the multiset {v_sorted[j] repeated W[b, c_sorted[j]] times}, per replicate; shape (n_boot,).
+
+    The k-th smallest element is v_sorted[j] for the least j with C[b, j] > k, where
+    C[b, j] = sum_c W[b, c] * M[c, j] and M[c, j] = #{i <= j : c_sorted[i] = c}; j is found by bisection.
+    """
+    B, G = W.shape
+    n = v_sorted.size
+    if n == 0:
+        return np.full(B, np.nan)
+    M = np.zeros((G, n), dtype=np.int32)
+    M[c_sorted, np.arange(n)] = 1
+    np.cumsum(M, axis=1, out=M)
+    N = W @ M[:, -1]
+
+    def kth(k: np.ndarray) -> np.ndarray:
+        lo, hi = np.zeros(B, dtype=np.int64), np.full(B, n - 1, dtype=np.int64)
+        while np.any(lo < hi):
+            mid = (lo + hi) // 2
+            above = np.einsum("bc,cb->b", W, M[:, mid]) > k
+            active = lo < hi
+            hi, lo = np.where(active & above, mid, hi), np.where(active & ~above, mid + 1, lo)
+        return lo
+
+    med = 0.5 * (v_sorted[kth((N - 1) // 2)] + v_sorted[kth(N // 2)])
     return np.where(N > 0, med, np.nan)
 
 
 def _boot_ratio(v: np.ndarray, y: np.ndarray, codes: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    out = []
-    ou, os_ = np.argsort(v[y], kind="stable"), np.argsort(v[~y], kind="stable")
-    vu, vs = v[y][ou], v[~y][os_]
-    cu, cs = codes[y][ou], codes[~y][os_]
-    for k in range(0, counts.shape[0], _CHUNK):
-        Wc = counts[k : k + _CHUNK]
-        mu, ms = _weighted_median(vu, Wc[:, cu]), _weighted_median(vs, Wc[:, cs])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            r = mu / ms
-        out.append(np.where((mu > 0) & (ms > 0), r, np.nan))
-    return np.concatenate(out)
+    """Separation ratio per replicate, shape (n_boot,) (NaN where undefined)."""
+    meds = []
+    for m in (y, ~y):
+        order = np.argsort(v[m], kind="stable")
+        meds.append(_weighted_median(v[m][order], codes[m][order], counts))
+    mu, ms = meds
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = mu / ms
+    return np.where((mu > 0) & (ms > 0), r, np.nan)
 
 
-def _auc_parts(s: np.ndarray, y: np.ndarray, codes: np.ndarray, counts: np.ndarray):
-    """Weighted Mann-Whitney numerator and pair count per replicate, each of shape (n_boot,)."""
-    order = np.argsort(s, kind="stable")
-    s_sorted, y_sorted, c_sorted = s[order], y[order], codes[order]
-    starts = np.flatnonzero(np.concatenate(([True], s_sorted[1:] != s_sorted[:-1])))
-    W = counts[:, c_sorted].astype(float)  # (n_boot, n)
-    P = np.add.reduceat(W * y_sorted, starts, axis=1)  # (n_boot, n_tie_groups)
-    Q = np.add.reduceat(W * ~y_sorted, starts, axis=1)
-    below = np.cumsum(Q, axis=1) - Q
-    return np.sum(P * (below + 0.5 * Q), axis=1), P.sum(axis=1) * Q.sum(axis=1)
+def _pair_matrix(s: np.ndarray, y: np.ndarray, codes: np.ndarray, G: int) -> np.ndarray:
+    """K[c, d] = sum over unstable i in run c, stable j in run d of [s_i > s_j] + [s_i == s_j] / 2; (G, G)."""
+    K = np.zeros((G, G))
+    s_pos, c_pos = s[y], codes[y]
+    for d in np.unique(codes[~y]):
+        neg = np.sort(s[~y & (codes == d)])
+        half_wins = np.searchsorted(neg, s_pos, "left") + np.searchsorted(neg, s_pos, "right")
+        K[:, d] = 0.5 * np.bincount(c_pos, weights=half_wins, minlength=G)
+    return K
 
 
 def _boot_auroc(s, y, codes, counts, strata=None) -> np.ndarray:
-    """Pooled (strata None) or pair-weighted within-stratum AUROC per replicate, shape (n_boot,)."""
-    strata = np.zeros(s.size, dtype=int) if strata is None else strata
-    out = []
-    for k in range(0, counts.shape[0], _CHUNK):
-        Wc = counts[k : k + _CHUNK]
-        num = np.zeros(Wc.shape[0])
-        den = np.zeros(Wc.shape[0])
-        for h in np.unique(strata):
-            m = strata == h
-            a, d = _auc_parts(s[m], y[m], codes[m], Wc)
-            num, den = num + a, den + d
-        with np.errstate(invalid="ignore", divide="ignore"):
-            out.append(np.where(den > 0, num / den, np.nan))
-    return np.concatenate(out)
+    """Pooled (strata None) or pair-weighted within-stratum AUROC per replicate, shape (n_boot,).
+
+    With cluster weights w (one replicate's counts), AUROC = w' K w / sum_h (w_h . P_h)(w_h . N_h), where K is
+    :func:`_pair_matrix` restricted to pairs in the same stratum and P, N count unstable/stable rows per run.
+    """
+    G = counts.shape[1]
+    strata = np.zeros(s.size, dtype=int) if strata is None else np.unique(strata, return_inverse=True)[1].ravel()
+    H = int(strata.max()) + 1
+    run_stratum = np.zeros(G, dtype=int)
+    run_stratum[codes] = strata  # strata are run attributes (e.g. the learning rate)
+    S = np.zeros((G, H))
+    S[np.arange(G), run_stratum] = 1.0
+    K = _pair_matrix(s, y, codes, G) * (run_stratum[:, None] == run_stratum[None, :])
+    P = np.bincount(codes[y], minlength=G).astype(float)
+    N = np.bincount(codes[~y], minlength=G).astype(float)
+    W = counts.astype(float)
+    num = np.einsum("bc,cd,bd->b", W, K, W)
+    den = np.sum(((W * P) @ S) * ((W * N) @ S), axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(den > 0, num / den, np.nan)
 
 
 def _within_auroc(
@@ -1279,16 +1310,18 @@ def _stat_row(cols, lab: _Labelled, gmask, gkey, ind: str, rule: LabelRule, cfg:
             notes.append(f"{label} CI: {out.note}")
         return out
 
+    if not m.any():
+        notes.append("indicator not analysed in this group (all NaN)")
     ratio = ci(_median_ratio(v, y), lambda: _boot_ratio(v, y, codes, counts), "ratio")
-    if math.isnan(ratio.estimate):
+    if math.isnan(ratio.estimate) and m.any():
         notes.append(f"ratio: {_ratio_note(v, y)}")
     au = ci(_auroc(v, y) if v.size else math.nan, lambda: _boot_auroc(v, y, codes, counts), "AUROC")
-    if math.isnan(au.estimate):
+    if math.isnan(au.estimate) and m.any():
         notes.append("AUROC: needs both phases")
     lr_codes = _groups(cols["lr"][keep], v.size) if v.size else codes
     w_est, per_lr = _within_auroc(v, y, cols["lr"][keep]) if v.size else (math.nan, [])
     wau = ci(w_est, lambda: _boot_auroc(v, y, codes, counts, lr_codes), "within-lr AUROC")
-    if math.isnan(w_est):
+    if math.isnan(w_est) and m.any():
         notes.append("within-lr AUROC: no learning rate has both phases")
     by_lr = ";".join(f"{lr:g}:{_fmt(a, '.2f')}({n1}/{n0})" for lr, a, n1, n0 in per_lr)
     loro = _loro(v, y, rid, cfg.loro_factor, (ratio.low, ratio.high)) if v.size else None
