@@ -30,8 +30,9 @@ Zip bundle layout (:func:`bundle_zip`), all paths relative to the zip root::
         any other dict / list -> <key>.json  (to_json_safe)
 
 Members are written in sorted order with a fixed timestamp (1980-01-01 00:00:00) and
-fixed permissions, so equal inputs give a byte-identical zip whenever the renderer's
-output is itself deterministic (SVG and HTML are; PNG/PDF depend on Chromium).
+fixed permissions, so equal inputs give byte-identical members for the data, settings,
+command and HTML files. Chromium's SVG (random clip-path ids) and PDF (creation date) differ
+from run to run, so a bundle with those formats is not byte-identical.
 """
 
 from __future__ import annotations

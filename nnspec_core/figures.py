@@ -128,7 +128,7 @@ def eps_label(level: float) -> str:
     """Legend label of the ε-pseudospectral contour at ``log10 ε = level``: ``"ε = 1e-3"``."""
     if float(level).is_integer():
         return f"ε = 1e{int(level)}"
-    return f"ε = {10.0**level:.2g}"
+    return f"ε = {10.0**level:.1e}"
 
 
 def _title(text: str) -> dict:
@@ -797,8 +797,8 @@ def plot_loss(
             raise ValueError(f"unstable_spans[{i}] must be a pair (start, end); got {sp!r}.")
         spans.append((check_scalar(sp[0], "span start"), check_scalar(sp[1], "span end")))
     shade = theme.color(1)
-    for a, b in spans:
-        fig.add_vrect(x0=a, x1=b, fillcolor=shade, opacity=0.15, line_width=0, layer="below")
+    rect = dict(type="rect", xref="x", yref="y domain", y0=0, y1=1, fillcolor=shade, opacity=0.15, layer="below")
+    fig.update_layout(shapes=[rect | dict(x0=a, x1=b, line=dict(width=0)) for a, b in spans])  # one call: fast
     if spans:
         fig.add_trace(
             go.Scatter(
@@ -1256,7 +1256,7 @@ def plot_phase_distributions(
                 col=col,
             )
         fig.update_yaxes(title_text=str(ind), type="log" if log_y else "linear", row=1, col=col)
-        fig.update_xaxes(categoryorder="array", categoryarray=phases, row=1, col=col)
+        fig.update_xaxes(title_text="phase", categoryorder="array", categoryarray=phases, row=1, col=col)
     fig.update_annotations(font_size=theme.font_size)
     return _finish(fig, theme, title=title, uirevision=uirevision, height=440)
 

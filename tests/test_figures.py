@@ -1,0 +1,446 @@
+"""Tests of the pure Plotly builders (nnspec_core.figures) and themes (nnspec_core.theme).
+
+Figures are inspected through fig.data / fig.layout, never as images.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from nnspec_core import figures as F
+from nnspec_core.theme import DEFAULT_THEME, OKABE_ITO, TALK_THEME, Theme, apply_theme, talk_theme
+
+
+# ------------------------------------------------------------------------------------ fixtures
+@pytest.fixture
+def jordanish():
+    """Non-normal 6x6 matrix with known eigenvalues, its eigenvalue condition numbers and a σmin grid."""
+    n = 6
+    A = np.diag(np.linspace(0.2, 0.9, n)) + 0.8 * np.diag(np.ones(n - 1), 1)
+    lam, V = np.linalg.eig(A)
+    W = np.linalg.inv(V).conj().T  # left eigenvectors as columns (yᴴx = 1)
+    cond = np.linalg.norm(W, axis=0) * np.linalg.norm(V, axis=0)  # 1/|yᴴx| for unit y, x
+    re = np.linspace(-0.2, 1.3, 31)
+    im = np.linspace(-0.6, 0.6, 25)
+    smin = np.array([[np.linalg.svd((x + 1j * y) * np.eye(n) - A, compute_uv=False)[-1] for x in re] for y in im])
+    return A, lam, cond, re, im, smin
+
+
+def _names(fig):
+    return [t.name for t in fig.data]
+
+
+def _contour_levels(fig):
+    """Levels actually drawn by the ε contour traces, expanded from start/end/size."""
+    out = []
+    for t in fig.data:
+        if isinstance(t, go.Contour) and t.legendgroup == "pseudospectra":
+            c = t.contours
+            k = int(round((c.end - c.start) / c.size)) if c.end > c.start else 0
+            out += [c.start + i * c.size for i in range(k + 1)]
+    return np.array(sorted(out))
+
+
+# ------------------------------------------------------------------------------------ spectrum
+def test_spectrum_traces_levels_colourbar_and_aspect(jordanish):
+    A, lam, cond, re, im, smin = jordanish
+    levels = [-3, -2, -1]
+    fov = 0.55 + 0.5 * np.exp(1j * np.linspace(0, 2 * np.pi, 40))
+    fig = F.plot_spectrum(lam, cond=cond, pseudo=(re, im, smin), eps_levels=levels, fov=fov)
+    assert _names(fig) == [
+        "ε-pseudospectra",
+        "ε = 1e-3",
+        "ε = 1e-2",
+        "ε = 1e-1",
+        "|μ| = 1",
+        "field of values",
+        "eigenvalues",
+    ]
+    np.testing.assert_allclose(_contour_levels(fig), levels, rtol=0, atol=1e-12)
+    contour = fig.data[0]
+    assert contour.contours.coloring == "lines" and contour.meta["eps_levels"] == [-3.0, -2.0, -1.0]
+    # the contour shows log10 sigma_min of the given grid (sigma_min = 0 on an eigenvalue is floored)
+    np.testing.assert_allclose(np.asarray(contour.z), np.log10(np.maximum(smin, np.finfo(float).tiny)), rtol=1e-12)
+    eig = fig.data[-1]
+    np.testing.assert_allclose(np.asarray(eig.x) + 1j * np.asarray(eig.y), lam, rtol=0, atol=0)
+    np.testing.assert_allclose(np.asarray(eig.marker.color), np.log10(cond), rtol=1e-12)
+    assert eig.marker.coloraxis == "coloraxis" and fig.layout.coloraxis.colorbar.title.text == "log₁₀ κ(μ)"
+    # hover shows 1/|yᴴx| per eigenvalue
+    assert "1/|yᴴx|" in eig.hovertemplate
+    assert [row[1] for row in eig.customdata] == [f"{c:.4g}" for c in cond]
+    assert fig.layout.xaxis.title.text == "Re μ" and fig.layout.yaxis.title.text == "Im μ"
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1
+    assert fig.layout.uirevision == "spectrum"
+    assert list(fig.layout.xaxis.range) == [re.min(), re.max()]
+    # unit circle radius 1
+    circ = fig.data[4]
+    np.testing.assert_allclose(np.hypot(circ.x, circ.y), 1.0, atol=1e-12)
+
+
+def test_spectrum_nonuniform_levels_one_trace_each(jordanish):
+    *_, lam, cond, re, im, smin = jordanish
+    levels = [-4, -2.5, -2]
+    fig = F.plot_spectrum(lam, pseudo=(re, im, smin), eps_levels=levels)
+    contours = [t for t in fig.data if isinstance(t, go.Contour)]
+    assert len(contours) == 3
+    np.testing.assert_allclose(_contour_levels(fig), levels)
+    assert [c.contours.start for c in contours] == [c.contours.end for c in contours]
+    assert "ε = 3.2e-03" in _names(fig) and "ε = 1e-4" in _names(fig)
+
+
+def test_spectrum_classes_and_defective_eigenvalue():
+    lam = np.array([1.0, 1.0, 0.5 + 0.2j, 0.5 - 0.2j])
+    cond = np.array([np.inf, np.inf, 3.0, 3.0])
+    classes = ["unstable", "unstable", "stable", "stable"]
+    fig = F.plot_spectrum(lam, cond=cond, classes=classes, unit_circle=False, symbol="λ")
+    assert _names(fig) == ["unstable", "stable"]
+    assert fig.data[0].marker.symbol != fig.data[1].marker.symbol
+    # inf is drawn at the top of the colour range and reported as ∞
+    cmax = fig.layout.coloraxis.cmax
+    np.testing.assert_allclose(fig.data[0].marker.color, [cmax, cmax])
+    assert np.isfinite(cmax) and [r[1] for r in fig.data[0].customdata] == ["∞", "∞"]
+    assert fig.layout.xaxis.title.text == "Re λ"
+    json.loads(fig.to_json())  # serialisable despite inf input
+
+
+def test_spectrum_default_levels_are_integer_decades(jordanish):
+    *_, lam, cond, re, im, smin = jordanish
+    lev = _contour_levels(F.plot_spectrum(lam, pseudo=(re, im, smin)))
+    z = np.log10(np.maximum(smin, 1e-300))
+    assert lev.size >= 1 and np.all(lev == np.round(lev))
+    assert lev.max() <= min(z.max(), 0) and lev.min() >= np.floor(z.min())
+
+
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(eigenvalues=np.ones((2, 2))), ValueError, "eigenvalues must be a 1-D array"),
+        (dict(eigenvalues=[1, 2], cond=[1.0]), ValueError, "cond must have length 2"),
+        (dict(eigenvalues=[1, 2], eps_levels=[-1]), ValueError, "eps_levels needs pseudo"),
+        (dict(eigenvalues=[1, 2], pseudo=(np.arange(3), np.arange(2), np.ones((3, 2)))), ValueError, r"shape \(2, 3\)"),
+        (dict(eigenvalues=["a", "b"]), TypeError, "numeric"),
+        (dict(eigenvalues=[1, 2], theme="talk"), TypeError, "theme must be"),
+    ],
+)
+def test_spectrum_bad_input(kwargs, exc, match):
+    lam = kwargs.pop("eigenvalues")
+    with pytest.raises(exc, match=match):
+        F.plot_spectrum(lam, **kwargs)
+
+
+# ----------------------------------------------------------------------------------- transient
+def test_transient_bounds_log_axis_and_peak():
+    A = np.array([[0.9, 5.0], [0.0, 0.8]])
+    k = np.arange(40)
+    norms = np.array([np.linalg.norm(np.linalg.matrix_power(A, j), 2) for j in k])
+    upper = 30 * 0.9**k
+    fig = F.plot_transient(k, norms, upper=upper, kreiss_lower=4.0, realized=(k[::4], norms[::4]))
+    assert fig.layout.yaxis.type == "log"
+    assert fig.layout.yaxis.title.text == "‖Jᵏ‖₂" and fig.layout.xaxis.title.text == "k (steps)"
+    names = _names(fig)
+    assert names[:4] == ["‖Jᵏ‖₂", "κ(V) ρᵏ (upper bound)", "Kreiss lower bound K(J) = 4", "realized amplification"]
+    i = int(np.argmax(norms))
+    assert names[4] == f"peak {norms[i]:.4g} at k = {i}"
+    np.testing.assert_allclose(fig.data[4].x, [k[i]])
+    np.testing.assert_allclose(fig.data[0].y, norms)
+    np.testing.assert_allclose(fig.data[2].y, [4.0, 4.0])
+    assert [s.y0 for s in fig.layout.shapes] == [1.0]  # reference line ‖Jᵏ‖ = 1
+
+
+def test_transient_continuous_labels_and_gaps():
+    t = np.linspace(0, 5, 11)
+    y = np.exp(-t)
+    y[3], y[4] = 0.0, np.inf  # not drawable on a log axis: gaps
+    fig = F.plot_transient(t, y, continuous=True, matrix="A", show_peak=False)
+    assert fig.layout.yaxis.title.text == "‖eᵗᴬ‖₂" and fig.layout.xaxis.title.text == "t"
+    assert np.isnan(fig.data[0].y[3]) and np.isnan(fig.data[0].y[4])
+    with pytest.raises(ValueError, match="norms must have length 11"):
+        F.plot_transient(t, y[:-1])
+
+
+# ------------------------------------------------------------------------------- parameter map
+def test_param_map_click_grid_contour_curves_marker():
+    eta = np.logspace(-3, 0, 12)
+    beta = np.linspace(0, 0.9, 7)
+    E, B = np.meshgrid(eta, beta)
+    z = np.log10(1 + E / (B + 0.1))
+    z[2, 3] = np.inf
+    rho = E + B
+    curve = ("EP ηλ = (1−√β)²", (1 - np.sqrt(beta)) ** 2, beta)
+    fig = F.plot_param_map(
+        eta, beta, z, x_name="η", y_name="β", contour_z=rho, curves=[curve], marker=(0.01, 0.5), z_cap=5.0
+    )
+    assert _names(fig) == ["log₁₀ κ(V)", "ρ(J) = 1", curve[0], "click grid", "current point"]
+    heat, cont, _, grid, mark = fig.data
+    assert heat.colorbar.title.text == "log₁₀ κ(V)" and heat.zmax == 5.0
+    zd = np.asarray(heat.z)
+    assert zd[2, 3] == 5.0 and np.isfinite(zd).all()
+    np.testing.assert_allclose(np.delete(zd.ravel(), 2 * 12 + 3), np.delete(z.ravel(), 2 * 12 + 3))
+    assert cont.contours.start == cont.contours.end == 1.0 and cont.showlegend
+    # transparent click grid over every cell, customdata = (x, y, z as text)
+    assert grid.mode == "markers" and grid.marker.opacity == 0 and grid.showlegend is False
+    X, Y = np.meshgrid(eta, beta)
+    np.testing.assert_allclose(grid.x, X.ravel())
+    np.testing.assert_allclose(grid.y, Y.ravel())
+    cd = np.array([[r[0], r[1]] for r in grid.customdata])
+    np.testing.assert_allclose(cd, np.column_stack([X.ravel(), Y.ravel()]))
+    assert grid.customdata[2 * 12 + 3][2] == "∞"
+    assert heat.hoverinfo == "skip"  # the grid carries the hover
+    np.testing.assert_allclose([mark.x[0], mark.y[0]], [0.01, 0.5])
+    assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.title.text == "η"
+    np.testing.assert_allclose(fig.layout.xaxis.range, [-3 - 3 / 22, 3 / 22])
+    assert fig.layout.uirevision == "param_map" and fig.layout.clickmode == "event+select"
+
+
+def test_param_map_subsampled_grid_and_no_grid():
+    x, y = np.linspace(1, 2, 200), np.linspace(0, 1, 100)
+    z = np.zeros((100, 200))
+    fig = F.plot_param_map(x, y, z, x_name="a", y_name="b", max_click_points=2000, log_x=False)
+    grid = fig.data[-1]
+    stride = grid.meta["stride"]
+    assert stride == 4 and len(grid.x) == 50 * 25 <= 2000
+    fig2 = F.plot_param_map(x, y, z, x_name="a", y_name="b", click_grid=False)
+    assert "click grid" not in _names(fig2) and fig2.data[0].hovertemplate
+    with pytest.raises(ValueError, match=r"z must have shape \(100, 200\)"):
+        F.plot_param_map(x, y, z.T, x_name="a", y_name="b")
+
+
+# ------------------------------------------------------------------------------------ training
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.booleans(), min_size=1, max_size=30))
+def test_loss_shading_covers_exactly_the_unstable_steps(mask_list):
+    mask = np.array(mask_list)
+    steps = np.arange(mask.size) * 5.0
+    loss = np.exp(-steps / 50) + 0.01
+    fig = F.plot_loss(steps, loss, unstable_mask=mask)
+    rects = [(s.x0, s.x1) for s in fig.layout.shapes if s.type == "rect"]
+    covered = [any(a <= s <= b for a, b in rects) for s in steps]
+    assert covered == mask.tolist()
+    # contiguous runs <-> rectangles
+    runs = int(np.sum(np.diff(np.r_[0, mask.astype(int)]) == 1))
+    assert len(rects) == runs
+    assert ("unstable phase" in _names(fig)) == (runs > 0)
+
+
+def test_loss_traces_lines_and_selection():
+    steps = np.arange(50)
+    tr = np.exp(-steps / 10.0)
+    tr[45:] = np.nan
+    fig = F.plot_loss(steps, tr, loss_test=1.1 * tr, diverged_step=45, selected_step=20, unstable_spans=[(30, 40)])
+    assert _names(fig) == ["train loss", "test loss", "unstable phase"]
+    assert all(t.mode == "lines+markers" for t in fig.data[:2])
+    np.testing.assert_array_equal(fig.data[0].customdata, steps)
+    assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.title.text == "step"
+    lines = {s.x0 for s in fig.layout.shapes if s.type == "line"}
+    assert lines == {45, 20}
+    assert any("diverged at step 45" in a.text for a in fig.layout.annotations)
+    assert fig.layout.uirevision == "loss"
+
+
+def test_indicators_panels_thresholds_shared_x():
+    steps = np.arange(0, 100, 5)
+    n = steps.size
+    series = {
+        "κ(V)": np.logspace(0, 3, n),
+        "ρ(J)": np.linspace(0.9, 1.1, n),
+        "ρ₊": np.linspace(0.85, 1.05, n),
+        "λmax(H)": np.linspace(10, 30, n),
+        "‖[H, M]‖": np.r_[0.0, np.linspace(0.1, 1, n - 1)],
+    }
+    thr = {"ρ(J)": 1.0, "λmax(H)": np.full(n, 20.0)}
+    fig = F.plot_indicators(
+        steps,
+        series,
+        panels=[["κ(V)"], ["ρ(J)", "ρ₊"], ["λmax(H)"], ["‖[H, M]‖"]],
+        thresholds=thr,
+        threshold_labels={"λmax(H)": "2/η"},
+        selected_step=50,
+        log_y=[True, False, True, True],
+    )
+    assert _names(fig) == ["κ(V)", "ρ(J)", "ρ = 1", "ρ₊", "λmax(H)", "2/η", "‖[H, M]‖"]
+    yaxes = [fig.layout[f"yaxis{i if i > 1 else ''}"] for i in range(1, 5)]
+    assert [a.title.text for a in yaxes] == ["κ(V)", "ρ(J), ρ₊", "λmax(H)", "‖[H, M]‖"]
+    assert [a.type for a in yaxes] == ["log", "linear", "log", "log"]
+    # every series in its panel, all sharing the bottom x axis
+    assert [t.yaxis for t in fig.data] == ["y", "y2", "y2", "y2", "y3", "y3", "y4"]
+    assert fig.layout.xaxis.matches == "x4" and fig.layout.xaxis4.title.text == "step"
+    assert all(t.mode == "lines+markers" for t in fig.data if not t.name.startswith(("ρ =", "2/η")))
+    np.testing.assert_array_equal(fig.data[0].customdata, steps)
+    assert np.isnan(fig.data[-1].y[0])  # 0 on a log axis is a gap
+    np.testing.assert_allclose(fig.data[2].y, [1.0, 1.0])
+    assert sum(s.type == "line" and s.x0 == 50 for s in fig.layout.shapes) == 4
+    assert fig.layout.uirevision == "indicators"
+    with pytest.raises(ValueError, match="unknown series 'ρ'"):
+        F.plot_indicators(steps, series, panels=[["ρ"]])
+    with pytest.raises(ValueError, match="one bool per panel"):
+        F.plot_indicators(steps, series, log_y=[True])
+
+
+# ---------------------------------------------------------------------------- fit / trajectory
+def test_fit_classification_and_regression(rng):
+    X = rng.normal(size=(30, 2))
+    y = (X[:, 0] > 0).astype(int)
+    xx, yy = np.linspace(-2, 2, 9), np.linspace(-2, 2, 7)
+    zz = 1 / (1 + np.exp(-4 * xx[None, :] + 0 * yy[:, None]))
+    fig = F.plot_fit(X, y, grid=(xx, yy, zz), X_test=X[:5], y_test=y[:5])
+    assert _names(fig) == [
+        "model output",
+        "decision boundary",
+        "class 0 (train)",
+        "class 1 (train)",
+        "class 0 (test)",
+        "class 1 (test)",
+    ]
+    assert fig.data[1].contours.start == fig.data[1].contours.end == 0.5
+    np.testing.assert_allclose(fig.data[3].x, X[y == 1, 0])
+    assert fig.data[4].marker.symbol.endswith("-open")
+    assert fig.layout.xaxis.title.text == "x₁" and fig.layout.yaxis.title.text == "x₂"
+    x = np.linspace(-1, 1, 15)
+    reg = F.plot_fit(x, np.sin(x), curve=(x, 0.9 * np.sin(x)), truth=(x, np.sin(x)))
+    assert _names(reg) == ["train data", "target function", "network prediction"]
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 2\)"):
+        F.plot_fit(np.ones((4, 3)), np.ones(4))
+
+
+def test_trajectory_levels_and_iterates():
+    H = np.array([[4.0, 1.0], [1.0, 1.0]])
+    th = [np.array([1.0, 1.0])]
+    for _ in range(10):
+        th.append(th[-1] - 0.2 * H @ th[-1])
+    T = np.array(th)
+    T[-1] = np.nan  # a diverged last row is dropped
+    fig = F.plot_trajectory_2d(T, H=H)
+    assert _names(fig) == ["level sets of f", "minimum θ*", "iterates θₖ", "start θ₀"]
+    it = fig.data[2]
+    np.testing.assert_allclose(np.column_stack([it.x, it.y]), T[:-1])
+    np.testing.assert_array_equal(it.customdata, np.arange(10))
+    # contour values are log10 of the quadratic at the grid points
+    c = fig.data[0]
+    gx, gy = np.asarray(c.x), np.asarray(c.y)
+    i, j = 17, 93
+    f = 0.5 * np.array([gx[j], gy[i]]) @ H @ np.array([gx[j], gy[i]])
+    np.testing.assert_allclose(c.z[i][j], np.log10(f), rtol=1e-10)
+    assert fig.layout.yaxis.scaleanchor == "x"
+
+
+# ------------------------------------------------------------------------------------- studies
+def test_phase_distributions_roc_lead_times_run_grid(rng):
+    vals = {
+        "κ(V)": {"stable": 10 ** rng.normal(1, 0.3, 20), "unstable": np.r_[10 ** rng.normal(3, 0.3, 9), -1.0]},
+        "ρ(J)": {"stable": rng.uniform(0.8, 1, 20), "unstable": rng.uniform(0.95, 1.2, 10)},
+    }
+    fig = F.plot_phase_distributions(vals, annotations={"κ(V)": "AUC 0.93"})
+    assert _names(fig) == ["stable", "unstable", "stable", "unstable"]
+    assert [t.showlegend for t in fig.data] == [True, True, False, False]
+    assert len(fig.data[1].y) == 9  # the non-positive value is dropped on a log axis
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.title.text == "ρ(J)"
+    assert "AUC 0.93" in fig.layout.annotations[0].text
+
+    fpr = np.linspace(0, 1, 11)
+    roc = F.plot_roc({"κ(V)": (fpr, np.sqrt(fpr), 0.8), "ρ(J)": (fpr, fpr, None)})
+    assert _names(roc) == ["κ(V) (AUC = 0.80)", "ρ(J)", "chance"]
+    assert roc.layout.xaxis.title.text == "false-positive rate"
+
+    lead = F.plot_lead_times({"κ(V)": np.r_[1.0, 2.0, np.inf], "ρ(J)": [3.0]})
+    assert _names(lead) == ["κ(V) (n = 2, 1 missed)", "ρ(J) (n = 1, 0 missed)"]
+    assert lead.layout.barmode == "overlay"
+
+    lrs, seeds = np.logspace(-2, 0, 4), np.arange(3)
+    ph = np.array([["stable"] * 3, ["stable", "eos", "stable"], ["diverged"] * 3, ["diverged"] * 3])
+    grid = F.plot_run_grid(lrs, seeds, ph, selected=(1, 1))
+    assert _names(grid) == ["stable", "eos", "diverged", "selected run"]
+    pts = [tuple(c) for t in grid.data[:3] for c in t.customdata]
+    assert sorted((i, j) for *_, i, j in pts) == [(i, j) for i in range(4) for j in range(3)]
+    for lr_, sd_, i, j in pts:
+        assert lr_ == lrs[i] and sd_ == seeds[j]
+        assert ph[i, j] == next(t.name for t in grid.data if [lr_, sd_, i, j] in [list(c) for c in t.customdata])
+    assert grid.layout.xaxis.type == "log" and grid.layout.yaxis.type == "category"
+    with pytest.raises(ValueError, match=r"phase must have shape"):
+        F.plot_run_grid(lrs, seeds, ph.T)
+
+
+# --------------------------------------------------------------------------------------- theme
+def _all_builders(theme):
+    k = np.arange(10.0)
+    return [
+        F.plot_spectrum(np.array([0.5, 0.9j]), cond=[1.0, 2.0], theme=theme),
+        F.plot_transient(k, 0.9**k, theme=theme),
+        F.plot_param_map(k + 1, k, np.ones((10, 10)), x_name="η", y_name="β", theme=theme),
+        F.plot_loss(k, np.exp(-k), theme=theme),
+        F.plot_indicators(k, {"κ(V)": k + 1}, theme=theme),
+        F.plot_fit(k, k, theme=theme),
+        F.plot_trajectory_2d(np.c_[k, k], theme=theme),
+        F.plot_phase_distributions({"κ(V)": {"a": k + 1}}, theme=theme),
+        F.plot_roc({"a": (k / 9, k / 9, 0.5)}, theme=theme),
+        F.plot_lead_times({"a": k}, theme=theme),
+        F.plot_run_grid(k + 1, [0, 1], np.full((10, 2), "s"), theme=theme),
+    ]
+
+
+def test_talk_theme_applied_everywhere():
+    template_before = pio.templates.default
+    for fig in _all_builders(TALK_THEME):
+        lay = fig.layout
+        assert lay.font.size == 26 and lay.width == 1600 and lay.height == 900
+        assert lay.width * 9 == lay.height * 16
+        assert list(lay.colorway) == list(OKABE_ITO)
+        assert lay.paper_bgcolor == "white" and lay.uirevision
+        assert lay.xaxis.title.text and lay.yaxis.title.text  # explicit axis titles
+        line_colors = [t.line.color for t in fig.data if isinstance(t, go.Scatter) and t.line.color]
+        assert all(c in OKABE_ITO or c in ("#000000", "#222222", "white") for c in line_colors)
+    assert pio.templates.default == template_before  # the global template is never mutated
+
+
+def test_transparent_talk_and_default_theme():
+    fig = F.plot_loss(np.arange(5), np.ones(5), theme=talk_theme("transparent"))
+    assert fig.layout.paper_bgcolor == "rgba(0,0,0,0)" and fig.layout.plot_bgcolor == "rgba(0,0,0,0)"
+    d = F.plot_loss(np.arange(5), np.ones(5))
+    assert d.layout.width is None and d.layout.font.size == DEFAULT_THEME.font_size
+    # the talk theme thickens lines and enlarges markers
+    t = F.plot_loss(np.arange(5), np.ones(5), theme=TALK_THEME)
+    assert t.data[0].line.width > d.data[0].line.width and t.data[0].marker.size > d.data[0].marker.size
+    with pytest.raises(ValueError, match="background must be one of"):
+        talk_theme("black")
+    with pytest.raises(ValueError, match="width must be None or an integer"):
+        Theme(width=5)
+
+
+def test_apply_theme_returns_copy():
+    fig = go.Figure(go.Scatter(x=[1, 2], y=[3, 4]))
+    before = fig.to_json()
+    out = apply_theme(fig, TALK_THEME)
+    assert out is not fig and fig.to_json() == before
+    assert out.layout.width == 1600 and out.layout.font.family == TALK_THEME.font_family
+    with pytest.raises(TypeError, match="fig must be"):
+        apply_theme({"data": []}, TALK_THEME)
+
+
+def test_builders_deterministic_serialisable_and_leave_inputs_alone():
+    a = _all_builders(DEFAULT_THEME)
+    b = _all_builders(DEFAULT_THEME)
+    for fa, fb in zip(a, b, strict=True):
+        assert fa.to_json() == fb.to_json()
+        json.loads(fa.to_json())
+    lam = np.array([0.5, 0.9j])
+    cond = np.array([1.0, np.inf])
+    F.plot_spectrum(lam, cond=cond)
+    np.testing.assert_array_equal(cond, [1.0, np.inf])
+
+
+def test_eps_label():
+    assert F.eps_label(-3) == "ε = 1e-3" and F.eps_label(0.0) == "ε = 1e0" and F.eps_label(-2.5) == "ε = 3.2e-03"
+
+
+def test_no_streamlit_import():
+    code = "import sys, nnspec_core.figures, nnspec_core.theme, nnspec_core.export; print('streamlit' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=".")
+    assert out.stdout.strip() == "False"
