@@ -68,7 +68,7 @@ from nnspec_core.models import (
 )
 from nnspec_core.operators import COORDS, DEFAULT_COORDS, UpdateOperator, update_operator, v_scale
 from nnspec_core.spectra import classify_eigenvalues, operator_diagnostics, spectrum, stability_threshold
-from nnspec_core.transient import transient_growth
+from nnspec_core.transient import power_norms
 
 __all__ = [
     "TRAIN_OPTIMIZERS",
@@ -136,7 +136,12 @@ class TrainConfig:
     seed : int
         Seeds the data, the initialisation and the batch order.
     transient_k : int
-        Largest power k of ``||J^k||_2`` computed for the transient peak.
+        Largest power k of ``||J^k||_2`` considered for the per-step transient peak.
+    transient_samples : int
+        Number of log-spaced powers ``1 <= k <= transient_k`` at which ``||J^k||_2`` is evaluated for the
+        per-step peak (plus ``k = realized_horizon``); 0 = every k. The 2x2-block fast path (heavy ball,
+        Nesterov) always uses every k. The full curve of a selected step is
+        ``nnspec_core.transient.transient_growth(result.operator(step).J, k_max)``.
     realized_horizon : int
         Window K of realized vs predicted amplification (<= transient_k; 0 disables).
     dense_limit : int
@@ -177,6 +182,7 @@ class TrainConfig:
     batch_size: int | None = None
     seed: int = 0
     transient_k: int = 50
+    transient_samples: int = 12
     realized_horizon: int = 10
     dense_limit: int = 2000
     matrix_free: bool = False
@@ -212,6 +218,7 @@ class TrainConfig:
             check_scalar(self.batch_size, "batch_size", min_val=1, integer=True)
         check_scalar(self.seed, "seed", min_val=0, integer=True)
         check_scalar(self.transient_k, "transient_k", min_val=1, max_val=10_000, integer=True)
+        check_scalar(self.transient_samples, "transient_samples", min_val=0, max_val=10_000, integer=True)
         check_scalar(self.realized_horizon, "realized_horizon", min_val=0, max_val=self.transient_k, integer=True)
         check_scalar(self.dense_limit, "dense_limit", min_val=1, integer=True)
         if not isinstance(self.matrix_free, bool):
@@ -297,7 +304,8 @@ class StepRecord:
         Their split by class (``nnspec_core.spectra.classify_eigenvalues``). On the matrix-free path
         these count only among the ``n_eigs`` computed eigenvalues (lower bounds if all are unstable).
     transient_peak : float
-        ``max_{0<=k<=transient_k} ||J_t^k||_2``; ``transient_peak_k`` its argmax.
+        ``max ||J_t^k||_2`` over the evaluated powers ``0 <= k <= transient_k`` (all k, or
+        ``transient_samples`` log-spaced ones: then an estimate from below); ``transient_peak_k`` its argmax.
     amp_predicted : float
         ``||J_t^K||_2`` (K = realized_horizon), frozen-snapshot prediction for the window starting at t.
     amp_realized : float
@@ -926,7 +934,9 @@ class Trainer:
         op = _update_operator(c, H, state, t + 1, self.coords)
         dg = operator_diagnostics(op)
         sp = dg.spectrum
-        tr = transient_growth(op.J, c.transient_k, blocks=op.blocks, kappa_V=sp.kappa_V)
+        ks = self._transient_ks(op.blocks is not None)
+        norms = power_norms(op.J if op.blocks is None else None, c.transient_k, blocks=op.blocks, k=ks)
+        i_peak = int(np.argmax(norms))
         out = dict(
             analysed=True,
             path="dense",
@@ -948,12 +958,12 @@ class Trainer:
             n_eos_flip=int(dg.n_unstable.get("eos_flip", 0)),
             n_escape=int(dg.n_unstable.get("escape", 0)),
             n_spiral=int(dg.n_unstable.get("spiral", 0)),
-            transient_peak=float(tr.peak),
-            transient_peak_k=int(tr.peak_k),
+            transient_peak=float(norms[i_peak]),
+            transient_peak_k=int(ks[i_peak]),
         )
         out["n_unstable"] = out["n_eos_flip"] + out["n_escape"] + out["n_spiral"]
         if c.realized_horizon > 0:
-            out["amp_predicted"] = float(tr.norms[c.realized_horizon])
+            out["amp_predicted"] = float(norms[np.searchsorted(ks, c.realized_horizon)])
             out.update(self._realized(op.J, _state_scale(op, c, state)))
         if c.keep_snapshots:
             self.snapshots.append(
@@ -970,6 +980,14 @@ class Trainer:
                 )
             )
         return out
+
+    def _transient_ks(self, exact: bool) -> np.ndarray:
+        """Sorted powers k at which ||J^k|| is evaluated per step (always 0, 1 and realized_horizon)."""
+        c = self.config
+        if exact or c.transient_samples == 0 or c.transient_samples >= c.transient_k:
+            return np.arange(c.transient_k + 1)
+        ks = np.round(np.geomspace(1, c.transient_k, c.transient_samples)).astype(np.int64)
+        return np.unique(np.concatenate([[0, 1, c.realized_horizon], ks]))
 
     def _realized(self, J: np.ndarray, s: np.ndarray | None) -> dict[str, Any]:
         """Push J_t (raw coordinates) into the window; realized growth of the window in its start's coordinates."""
