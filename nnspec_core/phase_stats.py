@@ -222,7 +222,8 @@ def youden_threshold(scores: ArrayLike, labels: ArrayLike) -> float:
     Returns
     -------
     float
-        One of the observed scores; NaN if one class is empty.
+        One of the observed scores; ``inf`` (flag nothing) if no threshold beats chance (J <= 0);
+        NaN if one class is empty.
     """
     s = _vector(scores, "scores", allow_nan=False)
     return _youden(s, _labels(labels, s.size))
@@ -329,7 +330,7 @@ def _percentile_ci(estimate: float, reps: np.ndarray, *, level: float, n_cluster
 
 
 def cluster_bootstrap_ci(
-    data: ArrayLike | Sequence[ArrayLike],
+    data: ArrayLike | tuple[ArrayLike, ...],
     groups: ArrayLike,
     statistic: Callable[..., float],
     *,
@@ -345,8 +346,8 @@ def cluster_bootstrap_ci(
 
     Parameters
     ----------
-    data : array_like of shape (n, ...) or sequence of such arrays
-        Row-aligned data; a sequence is passed to ``statistic`` as separate arguments.
+    data : array_like of shape (n, ...), or a tuple of such arrays
+        Row-aligned data; a tuple's arrays are passed to ``statistic`` as separate arguments.
     groups : array_like of shape (n,)
         Cluster label of each row (any hashable values).
     statistic : callable
@@ -362,7 +363,7 @@ def cluster_bootstrap_ci(
     -------
     BootstrapCI
     """
-    arrays = [np.asarray(d) for d in (data if isinstance(data, (list, tuple)) else [data])]
+    arrays = [np.asarray(d) for d in (data if isinstance(data, tuple) else (data,))]
     n = arrays[0].shape[0] if arrays[0].ndim else 0
     if n == 0 or any(a.ndim == 0 or a.shape[0] != n for a in arrays):
         raise ValueError(f"data must be non-empty arrays with equal first dimension; got {[a.shape for a in arrays]}.")

@@ -480,3 +480,28 @@ def test_deterministic_given_seed():
     a = study_statistics(tab, ["kappa_V"], rules=STANDARD_RULES[:1], config=StatsConfig(n_boot=50, seed=3))
     b = study_statistics(tab, ["kappa_V"], rules=STANDARD_RULES[:1], config=StatsConfig(n_boot=50, seed=3))
     assert a.to_records() == b.to_records()
+
+
+def test_youden_without_discrimination_flags_nothing():
+    assert youden_threshold([1.0, 1.0, 1.0, 1.0], [0, 1, 0, 1]) == np.inf
+
+
+def test_study_edge_columns_inf_nan_constant():
+    tab = synthetic_table(n_seeds=3, optimizers=("gd",))
+    n = tab["loss"].size
+    tab["commutator"] = np.zeros(n)  # GD: [H, M] = 0 everywhere
+    tab["departure"] = np.full(n, np.nan)  # never analysed
+    tab["kappa_V"][np.flatnonzero(tab["kappa_V"] == 20.0)[::3]] = np.inf  # defective operators: kappa = inf
+    tab["kappa_V"][1::2] = np.nan  # analysed every other step
+    tab["depth"] = np.full(n, 2)
+    tab["coords"] = np.full(n, "buffer")
+    st = study_statistics(tab, rules=STANDARD_RULES[:1], config=StatsConfig(n_boot=60))
+    assert st.indicators == ("kappa_V", "rho", "rho_plus", "sharpness_ratio", "commutator", "departure")
+    k, com, dep = (row(st, name) for name in ("kappa_V", "commutator", "departure"))
+    assert (k.depth, k.coords) == ("2", "buffer")
+    assert k.n_stable + k.n_unstable + k.n_ambiguous == n // 2  # only analysed steps count
+    assert k.ratio_low > 1 and k.incr_verdict == "adds"
+    assert set(k.lead_times) <= {LEAD - 1.0, float(LEAD)}  # the alarm is seen on the first analysed step
+    assert math.isnan(com.ratio) and "a phase median is not positive" in com.note and com.auroc == 0.5
+    assert com.n_detected == 0  # a constant indicator never raises an alarm
+    assert dep.n_runs == 0 and math.isnan(dep.auroc) and "not analysed in this group" in dep.note
