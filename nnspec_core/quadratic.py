@@ -35,6 +35,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from nnspec_core._validation import check_choice, check_scalar
+from nnspec_core.exceptional import ADAM_COORDS, adam_frozen_operator, adam_modes
 
 __all__ = [
     "V_MODES",
@@ -45,6 +46,10 @@ __all__ = [
     "LabPreset",
     "PRESETS",
     "preset_problem",
+    "LAB_OPTIMIZERS",
+    "LAB_COORDS",
+    "LabOperator",
+    "lab_operator",
 ]
 
 V_MODES = ("aligned", "diag", "ones")
@@ -341,3 +346,97 @@ PRESETS: dict[str, LabPreset] = {
 def preset_problem(preset: LabPreset) -> QuadraticProblem:
     """The :class:`QuadraticProblem` a preset describes."""
     return quadratic_problem(preset.hessian_eigenvalues(), angle=preset.angle, v_mode=preset.v_mode, eps=preset.eps)
+
+
+LAB_OPTIMIZERS = ("gd", "heavy_ball", "nesterov", "adam")
+LAB_COORDS: dict[str, tuple[str, ...]] = {
+    "gd": ("theta",),
+    "heavy_ball": ("buffer", "history"),
+    "nesterov": ("buffer", "history"),
+    "adam": ADAM_COORDS,
+}
+
+
+@dataclass(frozen=True)
+class LabOperator:
+    """The update operator the Operator Lab shows, with what its views need.
+
+    Attributes
+    ----------
+    J : ndarray of shape (d, d)
+        ``z_next = J @ z``; ``d = n`` for gd (``J = I - lr H``), ``2n`` otherwise (parameters first).
+    blocks : ndarray of shape (n, 2, 2) or None
+        Heavy ball / Nesterov: ``J = U blockdiag(blocks) U^T`` with ``U = blocks.block_basis(Q)`` orthogonal
+        (closed-form fast paths of spectra / pseudospectra / transient). None for gd and Adam (for Adam the
+        blocks live in ``M H``'s non-orthogonal eigenbasis: see ``nnspec_core.exceptional``).
+    modal_curvatures : ndarray of shape (n,)
+        Curvature per mode entering the analytic EP formulas: Hessian eigenvalues (ascending), or
+        for Adam the eigenvalues ``a`` of ``M H``.
+    commutator : float
+        ``||[H, M]||_2`` for Adam (0 when H and M commute); 0.0 for the other optimizers (no M).
+    optimizer, coords, description : str
+    """
+
+    J: np.ndarray
+    blocks: np.ndarray | None
+    modal_curvatures: np.ndarray
+    commutator: float
+    optimizer: str
+    coords: str
+    description: str
+
+
+def lab_operator(
+    problem: QuadraticProblem,
+    *,
+    optimizer: str,
+    coords: str,
+    lr: float,
+    momentum: float = 0.0,
+    beta1: float = 0.9,
+    step: int = 1,
+) -> LabOperator:
+    """Update operator of ``optimizer`` on the quadratic ``problem`` (one call per slider change).
+
+    Heavy ball / Nesterov / gd come from ``nnspec_core.operators.update_operator`` (torch semantics);
+    Adam is the frozen (theta, m) operator with the problem's ``M`` in ``"scaled"`` or ``"raw"``
+    coordinates (``nnspec_core.exceptional.adam_frozen_operator``; raw equals update_operator's "frozen").
+
+    Parameters
+    ----------
+    problem : QuadraticProblem
+    optimizer : {"gd", "heavy_ball", "nesterov", "adam"}
+    coords : str
+        One of ``LAB_COORDS[optimizer]``.
+    lr : float
+        Learning rate (> 0).
+    momentum : float
+        beta for heavy ball / Nesterov, in [0, 1).
+    beta1 : float
+        Adam's beta1, in [0, 1).
+    step : int
+        Adam's bias-correction step t.
+
+    Returns
+    -------
+    LabOperator
+    """
+    from nnspec_core.operators import update_operator
+
+    check_choice(optimizer, "optimizer", LAB_OPTIMIZERS)
+    check_choice(coords, "coords", LAB_COORDS[optimizer])
+    lr = check_scalar(lr, "lr", min_val=0.0, include_min=False)
+    H = problem.H
+    if optimizer == "adam":
+        J = adam_frozen_operator(H, problem.preconditioner, lr=lr, beta1=beta1, step=step, coords=coords)
+        m = problem.preconditioner
+        comm = float(np.linalg.norm(H * m[None, :] - m[:, None] * H, 2))
+        a = adam_modes(H, m).a
+        desc = (
+            f"adam frozen (theta, {'u = lr c1 M m' if coords == 'scaled' else 'm'}), step {step}, "
+            f"M = diag(1/(sqrt(v_hat) + eps)) fixed ({problem.v_mode})"
+        )
+        return LabOperator(J, None, a, comm, optimizer, coords, desc)
+    momentum = check_scalar(momentum, "momentum", min_val=0.0, max_val=1.0, include_max=False)
+    op = update_operator(optimizer, H, lr=lr, momentum=0.0 if optimizer == "gd" else momentum, coords=coords)
+    return LabOperator(op.J, op.blocks, np.linalg.eigvalsh(H), 0.0, optimizer, op.coords, op.description)

@@ -496,3 +496,21 @@ def test_validation_messages():
         ep_distance(np.ones((2, 3)))
     with pytest.raises(ValueError, match="must contain only finite"):
         locate_eps(lambda p: np.full((2, 2), np.nan), 0.1, 1.0)
+
+
+def test_nearest_analytic_ep_agrees_with_the_numerical_snap():
+    from nnspec_core.exceptional import nearest_analytic_ep
+
+    lam = np.array([1.0, 0.2])
+    r = nearest_analytic_ep("heavy_ball", lam, lr=0.012, momentum=0.81)
+    assert r.found and r.branch == "lower" and r.mode == 0 and r.curvature == 1.0
+    assert r.lr == pytest.approx(0.01, rel=1e-12)
+    assert r.relative_change == pytest.approx(0.01 / 0.012 - 1, rel=1e-12)
+    assert r.log_distance == pytest.approx(math.log(1.2), rel=1e-12)
+    H = rotated_H(lam)
+    for lr0 in (0.012, 0.2, 1.0, 9.0):
+        ana = nearest_analytic_ep("heavy_ball", lam, lr=lr0, momentum=0.81)
+        num = snap_to_ep(lambda e, b: hb_dense(H, e, b), (lr0, 0.81), bounds=((1e-3, 50.0), (0.0, 0.99)), axis=0)
+        assert num.params[0] == pytest.approx(ana.lr, rel=1e-9)
+    assert not nearest_analytic_ep("gd", lam, lr=0.1, momentum=0.0).found
+    assert not nearest_analytic_ep("heavy_ball", [-1.0], lr=0.1, momentum=0.5).found

@@ -200,3 +200,38 @@ def test_preset_edge_of_stability_is_just_inside_the_boundary():
     assert 0.99 < rho < 1
     bumped = dataclasses.replace(p, lr=p.lr * 1.02)
     assert np.abs(np.linalg.eigvals(_dense(bumped, P))).max() > 1
+
+
+def test_lab_operator_matches_reference_operators():
+    from nnspec_core.blocks import blocks_to_dense
+    from nnspec_core.exceptional import adam_frozen_operator
+    from nnspec_core.quadratic import lab_operator
+
+    P = quadratic_problem([3.0, 1.0, 0.1], angle=0.5)
+    n = P.n
+    op = lab_operator(P, optimizer="heavy_ball", coords="history", lr=0.2, momentum=0.7)
+    ref = np.block([[1.7 * np.eye(n) - 0.2 * P.H, -0.7 * np.eye(n)], [np.eye(n), np.zeros((n, n))]])
+    np.testing.assert_allclose(op.J, ref, atol=1e-14)
+    assert op.blocks is not None and op.commutator == 0.0
+    np.testing.assert_allclose(np.sort(op.modal_curvatures), [0.1, 1.0, 3.0], rtol=1e-13)
+    # the blocks reproduce the spectrum of J
+    np.testing.assert_allclose(
+        np.sort_complex(np.linalg.eigvals(blocks_to_dense(op.blocks))),
+        np.sort_complex(np.linalg.eigvals(op.J)),
+        atol=1e-12,
+    )
+    gd = lab_operator(P, optimizer="gd", coords="theta", lr=0.3)
+    np.testing.assert_allclose(gd.J, np.eye(n) - 0.3 * P.H, atol=1e-15)
+    ad = lab_operator(P, optimizer="adam", coords="scaled", lr=0.01, beta1=0.9, step=5)
+    np.testing.assert_array_equal(
+        ad.J, adam_frozen_operator(P.H, P.preconditioner, lr=0.01, beta1=0.9, step=5, coords="scaled")
+    )
+    M = np.diag(P.preconditioner)
+    assert ad.commutator == pytest.approx(np.linalg.norm(P.H @ M - M @ P.H, 2), rel=1e-12) and ad.commutator > 0
+    np.testing.assert_allclose(np.sort(ad.modal_curvatures), np.sort(np.linalg.eigvals(M @ P.H).real), rtol=1e-12)
+    P0 = quadratic_problem([3.0, 1.0, 0.1], angle=0.0)
+    assert lab_operator(P0, optimizer="adam", coords="raw", lr=0.01).commutator == 0.0
+    with pytest.raises(ValueError, match="coords must be one of 'scaled', 'raw'"):
+        lab_operator(P, optimizer="adam", coords="history", lr=0.1)
+    with pytest.raises(ValueError, match="optimizer must be one of"):
+        lab_operator(P, optimizer="rmsprop", coords="frozen", lr=0.1)

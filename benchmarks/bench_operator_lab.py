@@ -1,0 +1,157 @@
+"""Operator Lab: server-side work per slider change (budget 300 ms), per preset and per size.
+
+Times the core calls the page makes for one slider change, in the order the page makes them:
+
+  operator      quadratic_problem + lab_operator (J, blocks)
+  spectrum      spectra.spectrum(J, blocks=...)               (eigenvalues, rho, kappa(V))
+  map           exceptional.kappa_rho_map on an 80 x 80 (eta, beta) grid + analytic ep_curves
+  pseudo        pseudospectra.pseudospectrum(J, n_grid=80, blocks=...)
+  transient     transient.transient_growth(J, k_max, blocks=..., kappa_V=...) (includes the Kreiss constant)
+                + the iterate trajectory J^k theta0 for k <= k_max
+  ep            exceptional.ep_distance(J) + snap_to_ep along eta (distance to the nearest EP)
+
+"full" is a change of a Hessian slider (everything recomputed); "eta/beta" is a change of lr or
+momentum, for which the map and curves (functions of H, M, t and coords only) come from the page's
+cache. The baseline, run in the same process, is the dense per-point map (batched numpy eig over the
+80 x 80 operator stack, ``family_map``): the ratio shows what the closed-form / structured map saves.
+
+Run (2 cores; pin BLAS threads):
+    OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 python benchmarks/bench_operator_lab.py [--repeat 5]
+Timings are medians over ``--repeat`` runs after one warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from dataclasses import replace
+
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import numpy as np  # noqa: E402
+
+from nnspec_core.exceptional import ep_curves, ep_distance, family_map, kappa_rho_map, snap_to_ep  # noqa: E402
+from nnspec_core.pseudospectra import pseudospectrum  # noqa: E402
+from nnspec_core.quadratic import PRESETS, LabPreset, lab_operator, preset_problem  # noqa: E402
+from nnspec_core.spectra import spectrum  # noqa: E402
+from nnspec_core.transient import transient_growth  # noqa: E402
+
+BUDGET_MS = 300.0
+N_GRID = 80
+STAGES = ("operator", "spectrum", "map", "pseudo", "transient", "ep")
+
+
+def _momentum(p: LabPreset) -> float:
+    return p.beta1 if p.optimizer == "adam" else p.momentum
+
+
+def _op(p: LabPreset, problem, lr: float, beta: float):
+    kw = {"beta1": beta} if p.optimizer == "adam" else {"momentum": beta}
+    return lab_operator(problem, optimizer=p.optimizer, coords=p.coords, lr=lr, step=p.step, **kw)
+
+
+def slider_change(p: LabPreset, *, with_map: bool = True) -> dict[str, float]:
+    """Run the core calls of one slider change; return seconds per stage."""
+    t = {}
+    t0 = time.perf_counter()
+    problem = preset_problem(p)
+    op = _op(p, problem, p.lr, _momentum(p))
+    t["operator"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    spec = spectrum(op.J, blocks=op.blocks)
+    t["spectrum"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    if with_map:
+        lr = np.geomspace(*p.lr_range, N_GRID)
+        beta = np.linspace(*p.momentum_range, N_GRID)
+        kappa_rho_map(p.optimizer, problem.H, lr=lr, momentum=beta, coords=p.coords,
+                      preconditioner=problem.preconditioner, step=p.step)  # fmt: skip
+        ep_curves(p.optimizer, op.modal_curvatures, ranges=(p.lr_range, p.momentum_range), step=p.step)
+    t["map"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    pseudospectrum(op.J if op.blocks is None else None, n_grid=N_GRID, blocks=op.blocks)
+    t["pseudo"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    transient_growth(op.J if op.blocks is None else None, p.k_max, blocks=op.blocks, kappa_V=spec.kappa_V)
+    z = np.zeros(op.J.shape[0])
+    z[: min(2, problem.n)] = p.theta0[: min(2, problem.n)]
+    for _ in range(p.k_max):  # trajectory of the iterates
+        z = op.J @ z
+    t["transient"] = time.perf_counter() - t0
+
+    t0 = time.perf_counter()
+    ep_distance(op.J)
+    beta0 = _momentum(p)
+    snap_to_ep(lambda lr, b: _op(p, problem, lr, b).J, (p.lr, beta0), bounds=(p.lr_range, (0.0, 0.999)), axis=0)
+    t["ep"] = time.perf_counter() - t0
+    return t
+
+
+def dense_map_seconds(p: LabPreset) -> float:
+    """Baseline: the same 80 x 80 map by building every J and calling batched numpy eig."""
+    problem = preset_problem(p)
+    lr = np.geomspace(*p.lr_range, N_GRID)
+    beta = np.linspace(*p.momentum_range, N_GRID)
+    t0 = time.perf_counter()
+    family_map(lambda e, b: _op(p, problem, e, b).J, lr, beta)
+    return time.perf_counter() - t0
+
+
+def median_stages(p: LabPreset, repeat: int, *, with_map: bool) -> dict[str, float]:
+    slider_change(p, with_map=with_map)  # warm-up
+    runs = [slider_change(p, with_map=with_map) for _ in range(repeat)]
+    return {s: statistics.median(r[s] for r in runs) * 1e3 for s in STAGES}
+
+
+def size_cases() -> list[LabPreset]:
+    """The default 2x2-8x8 quadratics: log-spaced spectrum kappa(H) = 100, rotated by pi/6."""
+    base = {
+        "heavy_ball": PRESETS["critical_damping"],
+        "nesterov": PRESETS["nesterov_nilpotent"],
+        "adam": PRESETS["adam_rotated"],
+    }
+    out = []
+    for opt, p in base.items():
+        for n in (2, 4, 8):
+            out.append(replace(p, key=f"{opt}-n{n}", spectrum="log", n=n, kappa_H=100.0, lam_max=1.0, angle=np.pi / 6))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args(argv)
+    cases = list(PRESETS.values()) + size_cases()
+    head = f"{'case':<22}{'d':>4}" + "".join(f"{s:>10}" for s in STAGES)
+    head += f"{'full ms':>10}{'/budget':>9}{'eta/beta':>10}{'/budget':>9}{'dense map':>11}{'speed-up':>10}"
+    print(f"Operator Lab, per slider change (ms, median of {args.repeat}); budget {BUDGET_MS:.0f} ms; "
+          f"grids {N_GRID}x{N_GRID}")  # fmt: skip
+    print(head)
+    worst = 0.0
+    for p in cases:
+        full = median_stages(p, args.repeat, with_map=True)
+        quick = median_stages(p, args.repeat, with_map=False)
+        dense = statistics.median(dense_map_seconds(p) for _ in range(max(1, args.repeat // 2))) * 1e3
+        tot, tot_q = sum(full.values()), sum(quick.values())
+        worst = max(worst, tot)
+        d = 2 * preset_problem(p).n if p.optimizer != "gd" else preset_problem(p).n
+        print(
+            f"{p.key:<22}{d:>4}" + "".join(f"{full[s]:>10.1f}" for s in STAGES)
+            + f"{tot:>10.1f}{tot / BUDGET_MS:>9.2f}{tot_q:>10.1f}{tot_q / BUDGET_MS:>9.2f}"
+            + f"{dense:>11.1f}{dense / full['map']:>10.1f}"
+        )  # fmt: skip
+    print(f"worst full slider change: {worst:.1f} ms = {worst / BUDGET_MS:.2f} x budget")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
