@@ -19,7 +19,9 @@ held fixed ("frozen"). ``v_mode`` chooses it:
                ``H0 = diag(lam)``; it does not change with the angle, so rotating H is
                a pure change of eigenbasis against a fixed preconditioner (at ``phi = 0``
                ``M H = diag(lam / (lam + eps))`` is almost ``I``: perfect preconditioning).
-``"diag"``     ``v_hat = diag(H @ H)``: the same estimate for the rotated H itself.
+``"diag"``     ``v_hat = diag(H @ H)``: the same estimate for the rotated H itself (then ``M``
+               turns with H: for n = 2 at ``phi = pi/4`` both rows of H have equal norm, ``M`` is
+               a multiple of ``I`` and commutes again, so ``[H, M]`` is not monotone in phi).
 ``"ones"``     ``v_hat = 1``: ``M = I / (1 + eps)``, commuting with any H.
 
 The presets of the Operator Lab are plain data: :data:`PRESETS` maps a key to a frozen

@@ -418,6 +418,18 @@ def test_adam_structured_map_equals_dense_per_point(coords):
             assert r.rho[iy, ix] == pytest.approx(np.abs(np.linalg.eigvals(J)).max(), rel=1e-10)
             if b1[iy] > 0:
                 assert r.log10_kappa[iy, ix] == pytest.approx(math.log10(kappa_dense(J)), abs=1e-6)
+    # next to an EP (kappa > 1e4: the Gram estimate is redone by SVD) the structured map still equals dense
+    a = adam_a(H, m)
+    eta_ep = (1 - math.sqrt(0.8)) ** 2 * (1 - 0.8**t) / ((1 - 0.8) * a[1])
+    near = eta_ep * np.array([1 + 1e-9, 1 - 1e-9])
+    rn = kappa_rho_map("adam", H, lr=near, momentum=[0.8], preconditioner=m, step=t, coords=coords)
+    for ix, e in enumerate(near):
+        J = adam_raw_dense(H, m, e, 0.8, t)
+        if coords == "scaled":
+            T = np.diag(np.r_[np.ones(3), e / (1 - 0.8**t) * m])
+            J = T @ J @ np.linalg.inv(T)
+        assert rn.log10_kappa[0, ix] > 4
+        assert rn.log10_kappa[0, ix] == pytest.approx(math.log10(kappa_dense(J)), abs=1e-5)
     # beta1 = 0: kappa from the orthonormal basis of the repeated eigenvalue 0 is no larger than LAPACK's
     for ix in range(lr.size):
         J = adam_raw_dense(H, m, lr[ix], 0.0, t)
