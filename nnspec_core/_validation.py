@@ -72,7 +72,8 @@ def check_matrix(
     arr = arr.astype(np.complex128 if np.iscomplexobj(arr) else np.float64, copy=False)
     if finite and not np.all(np.isfinite(arr)):
         bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"{name} must contain only finite numbers; got {bad} NaN/inf entr{'y' if bad == 1 else 'ies'}.")
+        entries = "entry" if bad == 1 else "entries"
+        raise ValueError(f"{name} must contain only finite numbers; got {bad} NaN/inf {entries}.")
     return arr
 
 

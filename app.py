@@ -1,0 +1,20 @@
+"""nnspec Streamlit entry point: page config, navigation, shared sidebar, state defaults. Routing only."""
+
+import streamlit as st
+
+from nnspec_app.ui import init_state, sidebar_common
+
+st.set_page_config(page_title="nnspec", page_icon="∿", layout="wide")
+init_state()
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True, url_path="home"),
+    st.Page("pages/operator_lab.py", title="Operator Lab", icon="🎛️", url_path="operator_lab"),
+    st.Page("pages/live_training.py", title="Live Training", icon="📈", url_path="live_training"),
+    st.Page("pages/matrix_explorer.py", title="Matrix Explorer", icon="🧮", url_path="matrix_explorer"),
+    st.Page("pages/phase_study.py", title="Phase Study", icon="📊", url_path="phase_study"),
+]
+
+nav = st.navigation(PAGES)
+sidebar_common()
+nav.run()

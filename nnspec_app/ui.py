@@ -1,0 +1,65 @@
+"""Shared UI pieces: sidebar, themed chart display, error handling, export buttons.
+
+Pages call these so that every chart gets the same modebar config (SVG at scale 2),
+the same talk-theme handling and the same "clear message, never a traceback" policy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from nnspec_core.export import plotly_config
+from nnspec_core.theme import DEFAULT_THEME, Theme, apply_theme, talk_theme
+
+TALK_KEY = "talk_theme"
+BG_KEY = "talk_background"
+
+
+def init_state() -> None:
+    """Session-state defaults shared by all pages (UI state only)."""
+    st.session_state.setdefault(TALK_KEY, False)
+    st.session_state.setdefault(BG_KEY, "white")
+
+
+def sidebar_common() -> None:
+    """Sidebar controls shared by every page (talk theme)."""
+    with st.sidebar:
+        st.toggle("Talk theme (large fonts, 16:9)", key=TALK_KEY,
+                  help="Large fonts, thick lines, colour-blind-safe palette; exported files look the same.")
+        if st.session_state.get(TALK_KEY):
+            st.radio("Background", ["white", "transparent"], key=BG_KEY, horizontal=True)
+
+
+def current_theme() -> Theme:
+    """The theme chosen in the sidebar."""
+    if st.session_state.get(TALK_KEY):
+        return talk_theme(background=st.session_state.get(BG_KEY, "white"))
+    return DEFAULT_THEME
+
+
+def show_chart(fig: go.Figure, *, key: str, filename: str = "nnspec", on_select: str = "ignore",
+               selection_mode: Any = ("points",)) -> Any:
+    """Display ``fig`` themed, with the modebar download set to SVG at scale 2; return the selection state."""
+    theme = current_theme()
+    fig = apply_theme(fig, theme)
+    talk = bool(st.session_state.get(TALK_KEY))
+    kwargs: dict[str, Any] = {"key": key, "config": plotly_config(filename=filename),
+                              "theme": None if talk else "streamlit"}
+    if on_select != "ignore":
+        kwargs.update(on_select=on_select, selection_mode=selection_mode)
+    return st.plotly_chart(fig, **kwargs)
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn ValueError/TypeError raised by core calls into a one-line ``st.error`` and stop the run."""
+    try:
+        yield
+    except (ValueError, TypeError, OverflowError, ArithmeticError) as err:
+        st.error(str(err).splitlines()[0] if str(err) else type(err).__name__)
+        st.stop()
