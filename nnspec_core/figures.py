@@ -29,10 +29,9 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
-from plotly.subplots import make_subplots
 
 from nnspec_core._validation import check_matrix, check_scalar
-from nnspec_core.theme import DEFAULT_THEME, Theme, apply_theme
+from nnspec_core.theme import DEFAULT_THEME, Theme, axis_style, layout_style
 
 __all__ = [
     "plot_spectrum",
@@ -124,6 +123,16 @@ def _fmt(v: float) -> str:
     return f"{v:.4g}"
 
 
+def _fmt_array(v: np.ndarray) -> np.ndarray:
+    """:func:`_fmt` of every entry, vectorised (1-D str array)."""
+    v = np.asarray(v, dtype=float).ravel()
+    out = np.array([f"{x:.4g}" for x in v.tolist()], dtype=object)
+    out[np.isposinf(v)] = "∞"
+    out[np.isneginf(v)] = "−∞"
+    out[np.isnan(v)] = "nan"
+    return out.astype(str)
+
+
 def eps_label(level: float) -> str:
     """Legend label of the ε-pseudospectral contour at ``log10 ε = level``: ``"ε = 1e-3"``."""
     if float(level).is_integer():
@@ -135,14 +144,169 @@ def _title(text: str) -> dict:
     return dict(text=text, xref="paper", x=0.0, xanchor="left") if text else dict(text="")
 
 
-def _finish(fig: go.Figure, theme: Theme, *, title: str, uirevision: str, height: int | None = None) -> go.Figure:
-    """Common layout: title, legend on top, uirevision, hover mode, then the theme."""
-    fig.update_layout(title=_title(title), legend=_LEGEND, uirevision=uirevision, hovermode="closest")
+def _nest(kw: Mapping[str, Any]) -> dict:
+    """Plotly's "magic underscore" keys as nested dicts: ``{"title_text": "k"} -> {"title": {"text": "k"}}``."""
+    out: dict = {}
+    for key, val in kw.items():
+        parts = key.split("_")
+        node = out
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = _nest(val) if isinstance(val, Mapping) else val
+    return out
+
+
+def _merge(base: dict, new: Mapping) -> dict:
+    """Deep-merge ``new`` into ``base`` (``new`` wins); returns ``base``."""
+    for key, val in new.items():
+        if isinstance(val, Mapping) and isinstance(base.get(key), dict):
+            _merge(base[key], val)
+        else:
+            base[key] = dict(val) if isinstance(val, Mapping) else val
+    return base
+
+
+class _Draft:
+    """Collects traces, layout, shapes and annotations; :func:`_finish` builds the Figure once.
+
+    Plotly validates a figure on every ``update_*``/``add_*`` call, which costs ~100 ms per
+    figure; building it from plain dicts in one ``go.Figure(data, layout)`` call is several
+    times faster, which matters for pages that redraw on every slider move. The methods
+    mirror the subset of the Figure API the builders use (rows/cols of a subplot grid).
+    """
+
+    def __init__(self, rows: int = 1, cols: int = 1, *, shared_x: bool = False, spacing: float = 0.0):
+        self.rows, self.cols = rows, cols
+        self.traces: list = []
+        self.layout: dict = {}
+        self.shapes: list[dict] = []
+        self.annotations: list[dict] = []
+        if rows * cols == 1:
+            self.layout.update(xaxis={}, yaxis={})
+            return
+        h = (1.0 - spacing * (rows - 1)) / rows if rows > 1 else 1.0
+        w = (1.0 - spacing * (cols - 1)) / cols if cols > 1 else 1.0
+        bottom = self._ref(rows, 1)[0]
+        for r in range(1, rows + 1):
+            for c in range(1, cols + 1):
+                xr, yr = self._ref(r, c)
+                top = 1.0 - (r - 1) * (h + spacing)
+                left = (c - 1) * (w + spacing)
+                self.layout[self._axis(xr)] = dict(domain=[left, left + w], anchor=yr)
+                self.layout[self._axis(yr)] = dict(domain=[max(top - h, 0.0), top], anchor=xr)
+                if shared_x and rows > 1 and r < rows:
+                    self.layout[self._axis(xr)] |= dict(matches=bottom, showticklabels=False)
+
+    def _ref(self, row: int, col: int) -> tuple[str, str]:
+        i = (row - 1) * self.cols + col
+        return ("x", "y") if i == 1 else (f"x{i}", f"y{i}")
+
+    @staticmethod
+    def _axis(ref: str) -> str:
+        return ref[0] + "axis" + ref[1:]
+
+    def _cells(self, row, col):
+        rows = range(1, self.rows + 1) if row in (None, "all") else [row]
+        cols = range(1, self.cols + 1) if col in (None, "all") else [col]
+        return [self._ref(r, c) for r in rows for c in cols]
+
+    def add_trace(self, trace, row: int | None = None, col: int | None = None) -> None:
+        if row is not None and self.rows * self.cols > 1:
+            xr, yr = self._ref(row, col or 1)
+            trace.update(xaxis=xr, yaxis=yr)
+        self.traces.append(trace)
+
+    def add_traces(self, traces) -> None:
+        for t in traces:
+            self.add_trace(t)
+
+    def update_layout(self, **kw) -> None:
+        _merge(self.layout, _nest(kw))
+
+    def update_xaxes(self, row=None, col=None, **kw) -> None:
+        for xr, _ in self._cells(row, col):
+            _merge(self.layout.setdefault(self._axis(xr), {}), _nest(kw))
+
+    def update_yaxes(self, row=None, col=None, **kw) -> None:
+        for _, yr in self._cells(row, col):
+            _merge(self.layout.setdefault(self._axis(yr), {}), _nest(kw))
+
+    def add_hline(self, y: float, *, line: dict, row=None, col=None) -> None:
+        for xr, yr in self._cells(row, col):
+            self.shapes.append(dict(type="line", xref=f"{xr} domain", x0=0, x1=1, yref=yr, y0=y, y1=y, line=line))
+
+    def add_vline(self, x: float, *, line: dict, text: str = "", text_color: str | None = None) -> None:
+        """Vertical line through every subplot row; optional label at the top of the first."""
+        for xr, yr in self._cells(None, None):
+            self.shapes.append(dict(type="line", xref=xr, x0=x, x1=x, yref=f"{yr} domain", y0=0, y1=1, line=line))
+        if text:
+            xr, yr = self._ref(1, 1)
+            font = dict(color=text_color) if text_color else {}
+            self.annotations.append(
+                dict(
+                    x=x,
+                    xref=xr,
+                    y=1,
+                    yref=f"{yr} domain",
+                    text=text,
+                    showarrow=False,
+                    xanchor="right",
+                    yanchor="top",
+                    font=font,
+                )
+            )
+
+    def add_vrects(self, spans, *, fillcolor: str, opacity: float) -> None:
+        for a, b in spans:
+            self.shapes.append(
+                dict(
+                    type="rect",
+                    xref="x",
+                    yref="y domain",
+                    x0=a,
+                    x1=b,
+                    y0=0,
+                    y1=1,
+                    fillcolor=fillcolor,
+                    opacity=opacity,
+                    layer="below",
+                    line=dict(width=0),
+                )
+            )
+
+    def subplot_titles(self, titles: Sequence[str], *, size: float) -> None:
+        for c, text in enumerate(titles, start=1):
+            dom = self.layout[self._axis(self._ref(1, c)[0])].get("domain", [0.0, 1.0])
+            self.annotations.append(
+                dict(
+                    text=text,
+                    x=0.5 * (dom[0] + dom[1]),
+                    xref="paper",
+                    y=1.0,
+                    yref="paper",
+                    xanchor="center",
+                    yanchor="bottom",
+                    showarrow=False,
+                    font=dict(size=size),
+                )
+            )
+
+
+def _finish(fig: _Draft, theme: Theme, *, title: str, uirevision: str, height: int | None = None) -> go.Figure:
+    """Build the Figure: theme layout, builder layout (wins), axis style, legend, title, uirevision."""
+    layout = layout_style(theme, has_title=bool(title))
+    _merge(layout, fig.layout)
+    for name in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
+        layout[name] = _merge(axis_style(theme), layout[name])
+    _merge(layout, dict(title=_title(title), uirevision=uirevision, hovermode="closest"))
+    layout["legend"] = _LEGEND | dict(font=dict(size=theme.font_size), bgcolor="rgba(0,0,0,0)")
     if height is not None and theme.height is None:
-        fig.update_layout(height=height)
-    fig = apply_theme(fig, theme)
-    fig.update_layout(legend=_LEGEND | dict(font=dict(size=theme.font_size)))
-    return fig
+        layout["height"] = height
+    if fig.shapes:
+        layout["shapes"] = fig.shapes
+    if fig.annotations:
+        layout["annotations"] = fig.annotations
+    return go.Figure(data=fig.traces, layout=layout)
 
 
 def _cap_inf(z: np.ndarray, cap: float | None) -> tuple[np.ndarray, float, float]:
@@ -238,9 +402,10 @@ def _eigen_traces(lam: np.ndarray, cond, classes, symbol: str, theme: Theme) -> 
             logc = np.log10(c)
         logc_disp, cmin, cmax = _cap_inf(logc, None)
         cmin = min(cmin, 0.0)
-        cond_txt = [_fmt(v) for v in c]
+        cond_txt = _fmt_array(c)
     else:
-        cond_txt = ["–"] * n
+        cond_txt = np.full(n, "–")
+    abs_txt = _fmt_array(np.abs(lam))
     order = list(dict.fromkeys(cls.tolist()))  # classes in order of first appearance
     traces = []
     for i, name in enumerate(order):
@@ -254,7 +419,7 @@ def _eigen_traces(lam: np.ndarray, cond, classes, symbol: str, theme: Theme) -> 
             marker |= dict(color=logc_disp[idx], coloraxis="coloraxis")
         else:
             marker |= dict(color=theme.color(i))
-        custom = [[_fmt(abs(lam[j])), cond_txt[j], name, j] for j in idx]
+        custom = np.column_stack([abs_txt[idx], cond_txt[idx], np.full(idx.size, name), idx.astype(str)])
         traces.append(
             go.Scatter(
                 x=lam.real[idx],
@@ -330,7 +495,7 @@ def plot_spectrum(
     """
     theme = _check_theme(theme)
     lam = _vector(eigenvalues, "eigenvalues", complex_ok=True)
-    fig = go.Figure()
+    fig = _Draft()
     ranges = None
     if pseudo is not None:
         traces, ranges = _pseudo_traces(pseudo, eps_levels, theme)
@@ -436,7 +601,7 @@ def plot_transient(
     power = f"e{_sup('t')}{_sup(matrix)}" if continuous else f"{matrix}{_sup('k')}"
     norm_name = f"‖{power}‖₂"
     mode = "lines+markers" if m <= 120 else "lines"
-    fig = go.Figure()
+    fig = _Draft()
     fig.add_trace(
         go.Scatter(
             x=kk,
@@ -504,7 +669,7 @@ def plot_transient(
                 marker=dict(size=1.8 * theme.marker_size, symbol="star", color=theme.color(0)),
             )
         )
-    fig.add_hline(y=1.0, line=dict(color=theme.text_color, width=1, dash="dot"))
+    fig.add_hline(1.0, line=dict(color=theme.text_color, width=1, dash="dot"))
     fig.update_xaxes(title_text="t" if continuous else "k (steps)")
     fig.update_yaxes(title_text=norm_name, type="log")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=420)
@@ -572,7 +737,7 @@ def plot_param_map(
         Logarithmic axes.
     click_grid : bool
         Add an invisible scatter trace (marker opacity 0) on the grid points, named
-        "click grid", with ``customdata = [x, y, z-as-text]`` per point, so that Streamlit's
+        "click grid", with ``customdata = [x, y]`` and ``text`` = z per point, so that Streamlit's
         ``on_select`` reports clicks and box selections (heatmap clicks are not reported).
         Grids with more than ``max_click_points`` points are subsampled with a stride.
     title, uirevision : str
@@ -595,7 +760,7 @@ def plot_param_map(
             hovertemplate=f"{x_name} = %{{x:.4g}}<br>{y_name} = %{{y:.4g}}<br>{z_name} = %{{z:.3g}}<extra></extra>"
         )
     )
-    fig = go.Figure()
+    fig = _Draft()
     fig.add_trace(
         go.Heatmap(
             x=xv,
@@ -682,7 +847,7 @@ def _click_grid(xv, yv, zz, x_name, y_name, z_name, max_points: int) -> go.Scatt
     xs, ys = xv[::stride], yv[::stride]
     X, Y = np.meshgrid(xs, ys)  # (ny', nx')
     Z = zz[::stride, ::stride]
-    custom = [[float(a), float(b), _fmt(c)] for a, b, c in zip(X.ravel(), Y.ravel(), Z.ravel(), strict=True)]
+    z_text = _fmt_array(Z)  # "∞" for kappa = inf
     return go.Scatter(
         x=X.ravel(),
         y=Y.ravel(),
@@ -690,10 +855,11 @@ def _click_grid(xv, yv, zz, x_name, y_name, z_name, max_points: int) -> go.Scatt
         name="click grid",
         showlegend=False,
         marker=dict(size=8, opacity=0.0, color="black"),
-        customdata=custom,
+        customdata=np.column_stack([X.ravel(), Y.ravel()]),  # (n_points, 2): (x, y) of each point
+        text=z_text,
         hovertemplate=(
             f"{x_name} = %{{customdata[0]:.4g}}<br>{y_name} = %{{customdata[1]:.4g}}"
-            f"<br>{z_name} = %{{customdata[2]}}<extra></extra>"
+            f"<br>{z_name} = %{{text}}<extra></extra>"
         ),
         meta=dict(stride=stride),
     )
@@ -769,7 +935,7 @@ def plot_loss(
     n = s.size
     tr = _vector(loss_train, "loss_train", length=n, like="steps")
     prep = _log_ok if log_y else _finite_or_nan
-    fig = go.Figure()
+    fig = _Draft()
     series = [("train loss", tr)]
     if loss_test is not None:
         series.append(("test loss", _vector(loss_test, "loss_test", length=n, like="steps")))
@@ -797,8 +963,7 @@ def plot_loss(
             raise ValueError(f"unstable_spans[{i}] must be a pair (start, end); got {sp!r}.")
         spans.append((check_scalar(sp[0], "span start"), check_scalar(sp[1], "span end")))
     shade = theme.color(1)
-    rect = dict(type="rect", xref="x", yref="y domain", y0=0, y1=1, fillcolor=shade, opacity=0.15, layer="below")
-    fig.update_layout(shapes=[rect | dict(x0=a, x1=b, line=dict(width=0)) for a, b in spans])  # one call: fast
+    fig.add_vrects(spans, fillcolor=shade, opacity=0.15)
     if spans:
         fig.add_trace(
             go.Scatter(
@@ -813,13 +978,13 @@ def plot_loss(
     if diverged_step is not None:
         d = check_scalar(diverged_step, "diverged_step")
         fig.add_vline(
-            x=d,
+            d,
             line=dict(color=theme.color(1), width=theme.line_width, dash="dash"),
-            annotation=dict(text=f"diverged at step {_fmt(d)}", font=dict(color=theme.color(1))),
-            annotation_position="top left",
+            text=f"diverged at step {_fmt(d)}",
+            text_color=theme.color(1),
         )
     if selected_step is not None:
-        fig.add_vline(x=check_scalar(selected_step, "selected_step"), line=dict(color=theme.text_color, width=1.5))
+        fig.add_vline(check_scalar(selected_step, "selected_step"), line=dict(color=theme.text_color, width=1.5))
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="loss", type="log" if log_y else "linear")
     fig.update_layout(clickmode="event+select")
@@ -887,7 +1052,7 @@ def plot_indicators(
     for key in thresholds:
         if key not in data:
             raise ValueError(f"thresholds refers to unknown series {key!r}; known: {', '.join(data)}.")
-    fig = make_subplots(rows=n_p, cols=1, shared_xaxes=True, vertical_spacing=min(0.04, 0.3 / n_p))
+    fig = _Draft(rows=n_p, cols=1, shared_x=True, spacing=min(0.04, 0.3 / n_p))
     color_of = {name: theme.color(i) for i, name in enumerate(data)}
     for row, (p, lg) in enumerate(zip(panels, logs, strict=True), start=1):
         prep = _log_ok if lg else _finite_or_nan
@@ -912,7 +1077,7 @@ def plot_indicators(
                 )
         fig.update_yaxes(title_text=", ".join(p), type="log" if lg else "linear", row=row, col=1)
     if selected_step is not None:
-        fig.add_vline(x=check_scalar(selected_step, "selected_step"), line=dict(color=theme.text_color, width=1.5))
+        fig.add_vline(check_scalar(selected_step, "selected_step"), line=dict(color=theme.text_color, width=1.5))
     fig.update_xaxes(title_text="step", row=n_p, col=1)
     fig.update_layout(clickmode="event+select")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=170 * n_p + 110)
@@ -979,7 +1144,7 @@ def plot_fit(
 def _fit_classification(X, y, grid, level, X_test, y_test, output_name, title, uirevision, theme) -> go.Figure:
     Xa = check_matrix(X, "X", square=False, finite=False, max_dim=None)
     lab = _labels(y, "y", length=Xa.shape[0])
-    fig = go.Figure()
+    fig = _Draft()
     if grid is not None:
         if not isinstance(grid, (tuple, list)) or len(grid) != 3:
             raise ValueError("grid must be a tuple (xx, yy, zz) of shapes (nx,), (ny,), (ny, nx).")
@@ -1045,7 +1210,7 @@ def _fit_classification(X, y, grid, level, X_test, y_test, output_name, title, u
 def _fit_regression(X, y, curve, truth, X_test, y_test, title, uirevision, theme) -> go.Figure:
     x = _vector(np.asarray(X).reshape(-1), "X")
     yv = _vector(y, "y", length=x.size, like="X")
-    fig = go.Figure()
+    fig = _Draft()
     fig.add_trace(
         go.Scatter(
             x=x, y=yv, mode="markers", name="train data", marker=dict(size=theme.marker_size, color=theme.color(0))
@@ -1123,7 +1288,7 @@ def plot_trajectory_2d(
     ok = np.all(np.isfinite(T), axis=1)
     steps = np.flatnonzero(ok)
     P = T[ok]
-    fig = go.Figure()
+    fig = _Draft()
     if H is not None:
         Hm = check_matrix(H, "H")
         if Hm.shape != (2, 2):
@@ -1234,7 +1399,8 @@ def plot_phase_distributions(
         phases += [str(p) for p in per if str(p) not in phases]
     notes = dict(annotations or {})
     subtitles = [f"{i}<br><sup>{notes[i]}</sup>" if i in notes else i for i in inds]
-    fig = make_subplots(rows=1, cols=len(inds), subplot_titles=subtitles, horizontal_spacing=0.25 / len(inds) + 0.03)
+    fig = _Draft(rows=1, cols=len(inds), spacing=0.25 / len(inds) + 0.03)
+    fig.subplot_titles(subtitles, size=theme.font_size)
     for col, (ind, per) in enumerate(values_by_phase.items(), start=1):
         for p_name, vals in per.items():
             v = _vector(vals, f"values_by_phase[{ind!r}][{p_name!r}]")
@@ -1257,7 +1423,6 @@ def plot_phase_distributions(
             )
         fig.update_yaxes(title_text=str(ind), type="log" if log_y else "linear", row=1, col=col)
         fig.update_xaxes(title_text="phase", categoryorder="array", categoryarray=phases, row=1, col=col)
-    fig.update_annotations(font_size=theme.font_size)
     return _finish(fig, theme, title=title, uirevision=uirevision, height=440)
 
 
@@ -1286,7 +1451,7 @@ def plot_roc(
     theme = _check_theme(theme)
     if not isinstance(curves, Mapping) or not curves:
         raise ValueError("curves must be a non-empty dict of name -> (fpr, tpr, auc).")
-    fig = go.Figure()
+    fig = _Draft()
     for i, (name, val) in enumerate(curves.items()):
         if not isinstance(val, (tuple, list)) or len(val) != 3:
             raise ValueError(f"curves[{name!r}] must be a tuple (fpr, tpr, auc).")
@@ -1343,7 +1508,7 @@ def plot_lead_times(
     if not isinstance(lead_times, Mapping) or not lead_times:
         raise ValueError("lead_times must be a non-empty dict of name -> array of lead times.")
     nbins = check_scalar(nbins, "nbins", min_val=1, integer=True)
-    fig = go.Figure()
+    fig = _Draft()
     for i, (name, vals) in enumerate(lead_times.items()):
         v = _vector(vals, f"lead_times[{name!r}]")
         fin = v[np.isfinite(v)]
@@ -1356,7 +1521,7 @@ def plot_lead_times(
                 opacity=0.6,
             )
         )
-    fig.add_vline(x=0.0, line=dict(color=theme.text_color, width=1, dash="dot"))
+    fig.add_vline(0.0, line=dict(color=theme.text_color, width=1, dash="dot"))
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="number of runs")
@@ -1392,7 +1557,7 @@ def plot_run_grid(
     Returns
     -------
     plotly.graph_objects.Figure
-        One marker trace per phase label with ``customdata = [lr, seed, i, j]`` per point.
+        One marker trace per phase label with ``customdata = [lr, seed, i, j]`` (floats) per point.
     """
     theme = _check_theme(theme)
     lr = _vector(lrs, "lrs")
@@ -1402,7 +1567,7 @@ def plot_run_grid(
         raise ValueError(f"phase must have shape (len(lrs), len(seeds)) = {(lr.size, sd.size)}; got {lab.shape}.")
     I, J = np.meshgrid(np.arange(lr.size), np.arange(sd.size), indexing="ij")  # (n_lr, n_seed)
     seed_txt = [f"{int(v)}" if float(v).is_integer() else f"{v:g}" for v in sd]
-    fig = go.Figure()
+    fig = _Draft()
     for c, name in enumerate(dict.fromkeys(lab.ravel().tolist())):
         m = lab == name
         ii, jj = I[m], J[m]
@@ -1413,7 +1578,7 @@ def plot_run_grid(
                 mode="markers",
                 name=name,
                 marker=dict(symbol=_SYMBOLS[c % len(_SYMBOLS)], size=1.4 * theme.marker_size, color=theme.color(c)),
-                customdata=[[float(lr[i]), float(sd[j]), int(i), int(j)] for i, j in zip(ii, jj, strict=True)],
+                customdata=np.column_stack([lr[ii], sd[jj], ii, jj]),  # (n_points, 4) float
                 hovertemplate="η = %{customdata[0]:.4g}<br>seed %{y}<br>" + name + "<extra></extra>",
             )
         )

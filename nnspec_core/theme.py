@@ -5,8 +5,10 @@ A :class:`Theme` is a small frozen dataclass handed to every builder in
 sizes, palette, colourscales) from it while they build, then call :func:`apply_theme`
 for the layout-level part (fonts, background, size, template, margins).
 
-Plotly's global template (``plotly.io.templates.default``) is never touched: the
-template is referenced by name in each figure's own layout.
+Plotly's global template (``plotly.io.templates.default``) is never touched and never
+used: each figure names its own template ("none" by default, i.e. plotly.js defaults plus
+the explicit styling here — fast to build, about 25 ms less per figure than expanding
+"plotly_white", and independent of whatever template a host application set globally).
 
 ``TALK_THEME`` is for slides: large fonts, thick lines, a fixed 16:9 size of
 1600 x 900 px, white background. Because the size and fonts live in the figure's
@@ -32,6 +34,8 @@ __all__ = [
     "TALK_THEME",
     "talk_theme",
     "apply_theme",
+    "layout_style",
+    "axis_style",
     "BACKGROUNDS",
 ]
 
@@ -76,7 +80,8 @@ class Theme:
     width, height : int or None
         Figure size in px; ``None`` lets the container (or the builder) choose.
     template : str
-        Name of a built-in Plotly template, set on each figure (never globally).
+        Name of a built-in Plotly template set on each figure (never globally); "none"
+        keeps figures independent of ``plotly.io.templates.default``.
     colorscale_pseudo : str
         Sequential colourscale for ε-pseudospectral contour lines.
     colorscale_kappa : str
@@ -99,7 +104,7 @@ class Theme:
     background: str = "white"
     width: int | None = None
     height: int | None = None
-    template: str = "plotly_white"
+    template: str = "none"
     colorscale_pseudo: str = "Viridis"
     colorscale_kappa: str = "Magma"
     colorscale_cond: str = "Plasma"
@@ -166,8 +171,8 @@ def apply_theme(fig: go.Figure, theme: Theme = DEFAULT_THEME) -> go.Figure:
     """Return a restyled copy of ``fig``; the argument is not modified.
 
     Sets the layout-level styling: template (by name, on this figure only), font family,
-    size and colour, title size, colourway (palette), paper/plot background, grid colour of
-    every x/y axis, legend font and — if the theme fixes them — width and height, with
+    size and colour, title size, colourway (palette), paper/plot background, axis grid and
+    line colours, legend font and — if the theme fixes them — width and height, with
     margins scaled to the font. Trace-level styling (line widths, marker sizes, colourscales)
     is set by the builders of :mod:`nnspec_core.figures` from the theme they are given; to
     switch a builder's figure to another theme, rebuild it with ``theme=...``.
@@ -187,8 +192,26 @@ def apply_theme(fig: go.Figure, theme: Theme = DEFAULT_THEME) -> go.Figure:
     if not isinstance(theme, Theme):
         raise TypeError(f"theme must be a nnspec_core.theme.Theme; got {type(theme).__name__}.")
     out = go.Figure(fig)
+    style_inplace(out, theme)
+    return out
+
+
+def style_inplace(fig: go.Figure, theme: Theme) -> go.Figure:
+    """Layout styling of :func:`apply_theme` applied to ``fig`` itself; returns ``fig``."""
+    fig.update_layout(layout_style(theme, has_title=bool(fig.layout.title.text)))
+    fig.update_xaxes(**axis_style(theme))
+    fig.update_yaxes(**axis_style(theme))
+    return fig
+
+
+def layout_style(theme: Theme, *, has_title: bool = False) -> dict:
+    """Layout properties set by a theme (template, fonts, palette, background, margins, size), as a dict.
+
+    Builders merge this into the layout they construct, so a figure is created in one
+    validated step (several times faster than updating a figure property by property).
+    """
     m = int(round(3.2 * theme.font_size))
-    out.update_layout(
+    out = dict(
         template=theme.template,
         font=dict(family=theme.font_family, size=theme.font_size, color=theme.text_color),
         title_font=dict(size=theme.title_font_size),
@@ -196,12 +219,25 @@ def apply_theme(fig: go.Figure, theme: Theme = DEFAULT_THEME) -> go.Figure:
         paper_bgcolor=theme.bgcolor,
         plot_bgcolor=theme.bgcolor,
         legend=dict(font=dict(size=theme.font_size), bgcolor=_TRANSPARENT),
-        margin=dict(l=m + 20, r=m, t=m + (theme.title_font_size if out.layout.title.text else 0), b=m + 10),
+        hoverlabel=dict(font=dict(family=theme.font_family, size=max(theme.font_size - 1, 8))),
+        margin=dict(l=m + 20, r=m, t=m + (theme.title_font_size if has_title else 0), b=m + 10),
     )
     if theme.width is not None:
-        out.update_layout(width=theme.width)
+        out["width"] = theme.width
     if theme.height is not None:
-        out.update_layout(height=theme.height)
-    out.update_xaxes(gridcolor=theme.grid_color, zerolinecolor=theme.grid_color, linecolor=theme.text_color)
-    out.update_yaxes(gridcolor=theme.grid_color, zerolinecolor=theme.grid_color, linecolor=theme.text_color)
+        out["height"] = theme.height
     return out
+
+
+def axis_style(theme: Theme) -> dict:
+    """Properties a theme sets on every x/y axis (grid, zero line, axis line, ticks), as a dict."""
+    return dict(
+        automargin=True,
+        showgrid=True,
+        gridcolor=theme.grid_color,
+        zerolinecolor=theme.grid_color,
+        showline=True,
+        linecolor=theme.text_color,
+        ticks="outside",
+        tickcolor=theme.text_color,
+    )

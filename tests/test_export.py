@@ -16,6 +16,7 @@ import subprocess
 import sys
 import xml.etree.ElementTree as ET
 import zipfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,7 +25,7 @@ import pytest
 
 from nnspec_core import export as E
 from nnspec_core import figures as F
-from nnspec_core.theme import TALK_THEME
+from nnspec_core.theme import TALK_THEME, talk_theme
 
 MATHJAX_CDNS = ("cdn.jsdelivr.net/npm/mathjax", "cdnjs.cloudflare.com/ajax/libs/mathjax", "mathjax.org")
 
@@ -69,6 +70,29 @@ def test_talk_theme_export_size_matches_screen(kaleido_server):
     fig = F.plot_loss(np.arange(20), np.exp(-np.arange(20) / 5), theme=TALK_THEME)
     assert _png_size(E.figure_bytes(fig, "png", scale=2)) == (3200, 1800)  # 1600 x 900 from the layout, x2
     assert _png_size(E.figure_bytes(fig, "png", scale=1)) == (1600, 900)
+
+
+def _first_pixel_rgba(png: bytes) -> tuple[int, ...]:
+    """RGBA of the top-left pixel (for any PNG filter the first pixel of row 0 is stored raw)."""
+    assert png[25] == 6  # colour type RGBA
+    pos, idat = 8, b""
+    while pos < len(png):
+        (length,) = struct.unpack(">I", png[pos : pos + 4])
+        if png[pos + 4 : pos + 8] == b"IDAT":
+            idat += png[pos + 8 : pos + 8 + length]
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    return tuple(raw[1:5])  # skip the row's filter byte
+
+
+def test_transparent_background_exports_transparent(kaleido_server):
+    k = np.arange(5)
+    white = E.figure_bytes(F.plot_loss(k, np.ones(5), theme=TALK_THEME), "png", width=200, height=120, scale=1)
+    clear = E.figure_bytes(
+        F.plot_loss(k, np.ones(5), theme=talk_theme("transparent")), "png", width=200, height=120, scale=1
+    )
+    assert _first_pixel_rgba(white) == (255, 255, 255, 255)
+    assert _first_pixel_rgba(clear)[3] == 0
 
 
 def test_write_figure(kaleido_server, spectrum_fig, tmp_path):

@@ -77,6 +77,7 @@ def test_spectrum_traces_levels_colourbar_and_aspect(jordanish):
     # hover shows 1/|yᴴx| per eigenvalue
     assert "1/|yᴴx|" in eig.hovertemplate
     assert [row[1] for row in eig.customdata] == [f"{c:.4g}" for c in cond]
+    assert [row[3] for row in eig.customdata] == [str(j) for j in range(lam.size)]
     assert fig.layout.xaxis.title.text == "Re μ" and fig.layout.yaxis.title.text == "Im μ"
     assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.yaxis.scaleratio == 1
     assert fig.layout.uirevision == "spectrum"
@@ -191,9 +192,8 @@ def test_param_map_click_grid_contour_curves_marker():
     X, Y = np.meshgrid(eta, beta)
     np.testing.assert_allclose(grid.x, X.ravel())
     np.testing.assert_allclose(grid.y, Y.ravel())
-    cd = np.array([[r[0], r[1]] for r in grid.customdata])
-    np.testing.assert_allclose(cd, np.column_stack([X.ravel(), Y.ravel()]))
-    assert grid.customdata[2 * 12 + 3][2] == "∞"
+    np.testing.assert_allclose(grid.customdata, np.column_stack([X.ravel(), Y.ravel()]))
+    assert grid.text[2 * 12 + 3] == "∞" and grid.text[0] == f"{z[0, 0]:.4g}"
     assert heat.hoverinfo == "skip"  # the grid carries the hover
     np.testing.assert_allclose([mark.x[0], mark.y[0]], [0.01, 0.5])
     assert fig.layout.xaxis.type == "log" and fig.layout.xaxis.title.text == "η"
@@ -358,11 +358,10 @@ def test_phase_distributions_roc_lead_times_run_grid(rng):
     ph = np.array([["stable"] * 3, ["stable", "eos", "stable"], ["diverged"] * 3, ["diverged"] * 3])
     grid = F.plot_run_grid(lrs, seeds, ph, selected=(1, 1))
     assert _names(grid) == ["stable", "eos", "diverged", "selected run"]
-    pts = [tuple(c) for t in grid.data[:3] for c in t.customdata]
-    assert sorted((i, j) for *_, i, j in pts) == [(i, j) for i in range(4) for j in range(3)]
-    for lr_, sd_, i, j in pts:
-        assert lr_ == lrs[i] and sd_ == seeds[j]
-        assert ph[i, j] == next(t.name for t in grid.data if [lr_, sd_, i, j] in [list(c) for c in t.customdata])
+    pts = [(t.name, *c) for t in grid.data[:3] for c in t.customdata]
+    assert sorted((int(i), int(j)) for *_, i, j in pts) == [(i, j) for i in range(4) for j in range(3)]
+    for name, lr_, sd_, i, j in pts:
+        assert lr_ == lrs[int(i)] and sd_ == seeds[int(j)] and ph[int(i), int(j)] == name
     assert grid.layout.xaxis.type == "log" and grid.layout.yaxis.type == "category"
     with pytest.raises(ValueError, match=r"phase must have shape"):
         F.plot_run_grid(lrs, seeds, ph.T)
