@@ -75,6 +75,8 @@ __all__ = [
     "MapResult",
     "kappa_rho_map",
     "family_map",
+    "EPWalk",
+    "ep_walk",
     "EPDistanceResult",
     "ep_distance",
     "locate_eps",
@@ -662,6 +664,62 @@ def family_map(
     kappa = _cond_unit_columns(V)
     with np.errstate(divide="ignore"):
         return MapResult(x, y, np.log10(kappa), np.abs(mu).max(axis=-1), x_name, y_name, method="dense")
+
+
+@dataclass(frozen=True)
+class EPWalk:
+    """Frames of a sweep of one parameter through an exceptional point (the "walk through an EP" animation).
+
+    Attributes
+    ----------
+    p : ndarray of shape (n_frames,)
+        Parameter values, log-spaced from ``p_ep / span`` to ``p_ep * span`` (``p_ep`` is the middle frame).
+    eigenvalues : ndarray of shape (n_frames, d), complex128
+        Eigenvalues of ``J(p)`` per frame, sorted by decreasing modulus (ties by real part, then imaginary).
+    log10_kappa : ndarray of shape (n_frames,)
+        log10 kappa(V) per frame (``inf`` where numerically defective).
+    rho : ndarray of shape (n_frames,)
+    """
+
+    p: np.ndarray
+    eigenvalues: np.ndarray
+    log10_kappa: np.ndarray
+    rho: np.ndarray
+
+
+def ep_walk(family: Callable[[float], ArrayLike], p_ep: float, *, span: float = 1.5, n_frames: int = 41) -> EPWalk:
+    """Eigenvalues and kappa(V) of a real family ``J(p)`` along a log sweep centred on an EP ``p_ep``.
+
+    On one side of the EP the two colliding eigenvalues are real, on the other a complex pair; kappa(V)
+    peaks at the middle frame. Use :func:`analytic_ep_lr`, :func:`nearest_analytic_ep` or :func:`locate_eps`
+    for ``p_ep``. An odd ``n_frames`` puts a frame exactly on ``p_ep``.
+
+    Parameters
+    ----------
+    family : callable ``p -> array of shape (d, d)``, real
+    p_ep : float
+        EP location (> 0).
+    span : float
+        Sweep factor (> 1) on each side.
+    n_frames : int
+        Number of frames (>= 3).
+
+    Returns
+    -------
+    EPWalk
+    """
+    p_ep = check_scalar(p_ep, "p_ep", min_val=0.0, include_min=False)
+    span = check_scalar(span, "span", min_val=1.0, include_min=False)
+    n_frames = int(check_scalar(n_frames, "n_frames", min_val=3, integer=True))
+    p = p_ep * np.geomspace(1.0 / span, span, n_frames)
+    p[n_frames // 2] = p_ep if n_frames % 2 else p[n_frames // 2]
+    J = np.stack([_family_matrix(lambda x, _y: family(x), pk, 0.0) for pk in p])
+    mu, V = np.linalg.eig(J)
+    order = np.lexsort((-mu.imag, -mu.real, -np.round(np.abs(mu), 12)), axis=-1)
+    mu = np.take_along_axis(mu, order, axis=-1)
+    with np.errstate(divide="ignore"):
+        log10_kappa = np.log10(_cond_unit_columns(V))
+    return EPWalk(p, mu, log10_kappa, np.abs(mu).max(axis=-1))
 
 
 # ----------------------------------------------------------------------------- numerical EP search

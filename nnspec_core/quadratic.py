@@ -52,6 +52,7 @@ __all__ = [
     "LAB_COORDS",
     "LabOperator",
     "lab_operator",
+    "iterate_trajectory",
 ]
 
 V_MODES = ("aligned", "diag", "ones")
@@ -442,3 +443,39 @@ def lab_operator(
     momentum = check_scalar(momentum, "momentum", min_val=0.0, max_val=1.0, include_max=False)
     op = update_operator(optimizer, H, lr=lr, momentum=0.0 if optimizer == "gd" else momentum, coords=coords)
     return LabOperator(op.J, op.blocks, np.linalg.eigvalsh(H), 0.0, optimizer, op.coords, op.description)
+
+
+def iterate_trajectory(op: LabOperator, theta0: ArrayLike, k_max: int) -> np.ndarray:
+    """Parameters ``theta_k`` of the linearised iteration ``z_{k+1} = J z_k`` started at rest from ``theta0``.
+
+    Parameters
+    ----------
+    op : LabOperator
+    theta0 : array_like of shape (n,) or shorter
+        Start parameters (missing trailing coordinates are 0). The optimizer starts at rest: momentum
+        buffer / Adam's m (u) zero, and ``theta_{-1} = theta0`` in history coords.
+    k_max : int
+        Number of steps.
+
+    Returns
+    -------
+    ndarray of shape (k_max + 1, n)
+        ``theta_k`` for k = 0..k_max (parameter half of the state; overflow gives inf/NaN, no exception).
+    """
+    k_max = int(check_scalar(k_max, "k_max", min_val=0, max_val=10**6, integer=True))
+    d = op.J.shape[0]
+    n = d if op.optimizer == "gd" else d // 2
+    t0 = np.asarray(theta0, dtype=float).ravel()
+    if t0.size > n or not np.all(np.isfinite(t0)):
+        raise ValueError(f"theta0 must hold at most {n} finite numbers; got {t0.size} entries.")
+    z = np.zeros(d)
+    z[: t0.size] = t0
+    if op.coords == "history":
+        z[n : n + t0.size] = t0
+    out = np.empty((k_max + 1, n))
+    out[0] = z[:n]
+    with np.errstate(over="ignore", invalid="ignore"):
+        for k in range(1, k_max + 1):
+            z = op.J @ z
+            out[k] = z[:n]
+    return out

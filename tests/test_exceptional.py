@@ -526,3 +526,19 @@ def test_nearest_analytic_ep_agrees_with_the_numerical_snap():
         assert num.params[0] == pytest.approx(ana.lr, rel=1e-9)
     assert not nearest_analytic_ep("gd", lam, lr=0.1, momentum=0.0).found
     assert not nearest_analytic_ep("heavy_ball", [-1.0], lr=0.1, momentum=0.5).found
+
+
+def test_ep_walk_shows_the_collision_and_the_kappa_peak():
+    from nnspec_core.exceptional import ep_walk
+
+    beta = 0.81
+    fam = lambda eta: np.array([[1 + beta - eta, -beta], [1.0, 0.0]])  # noqa: E731  (lam = 1)
+    w = ep_walk(fam, 3.61, span=1.2, n_frames=21)
+    assert w.p.shape == (21,) and w.eigenvalues.shape == (21, 2) and w.p[10] == 3.61
+    below, above = w.eigenvalues[:10], w.eigenvalues[11:]
+    assert np.all(below.imag != 0)  # complex pair of modulus sqrt(beta) before the upper EP
+    np.testing.assert_allclose(np.abs(below), math.sqrt(beta), rtol=1e-12)
+    assert np.all(above.imag == 0)  # two real eigenvalues after it
+    np.testing.assert_allclose(w.eigenvalues[10], -0.9, atol=1e-7)
+    assert np.argmax(w.log10_kappa) == 10 and w.log10_kappa[10] > 6
+    np.testing.assert_allclose(w.rho, np.abs(w.eigenvalues).max(axis=1))

@@ -235,3 +235,23 @@ def test_lab_operator_matches_reference_operators():
         lab_operator(P, optimizer="adam", coords="history", lr=0.1)
     with pytest.raises(ValueError, match="optimizer must be one of"):
         lab_operator(P, optimizer="rmsprop", coords="frozen", lr=0.1)
+
+
+def test_iterate_trajectory_matches_the_recursion():
+    from nnspec_core.quadratic import iterate_trajectory, lab_operator
+
+    P = quadratic_problem([1.0, 0.1], angle=0.3)
+    op = lab_operator(P, optimizer="heavy_ball", coords="history", lr=0.5, momentum=0.8)
+    th = iterate_trajectory(op, [1.0, -2.0], 50)
+    assert th.shape == (51, 2)
+    prev, cur = (
+        np.zeros(2),
+        np.array([1.0, -2.0]),
+    )  # theta_{k+1} = theta_k - lr H theta_k + beta (theta_k - theta_{k-1})
+    for k in range(50):
+        prev, cur = cur, cur - 0.5 * P.H @ cur + 0.8 * (cur - prev)
+        np.testing.assert_allclose(th[k + 1], cur, rtol=1e-12, atol=1e-14)
+    gd = lab_operator(P, optimizer="gd", coords="theta", lr=0.5)
+    np.testing.assert_allclose(iterate_trajectory(gd, [1.0], 3)[3], np.linalg.matrix_power(gd.J, 3)[:, 0])
+    with pytest.raises(ValueError, match="theta0 must hold at most 2 finite numbers"):
+        iterate_trajectory(op, [1.0, 2.0, 3.0], 5)
