@@ -244,10 +244,8 @@ def test_iterate_trajectory_matches_the_recursion():
     op = lab_operator(P, optimizer="heavy_ball", coords="history", lr=0.5, momentum=0.8)
     th = iterate_trajectory(op, [1.0, -2.0], 50)
     assert th.shape == (51, 2)
-    prev, cur = (
-        np.zeros(2),
-        np.array([1.0, -2.0]),
-    )  # theta_{k+1} = theta_k - lr H theta_k + beta (theta_k - theta_{k-1})
+    # started at rest (theta_{-1} = theta_0): theta_{k+1} = theta_k - lr H theta_k + beta (theta_k - theta_{k-1})
+    prev, cur = np.array([1.0, -2.0]), np.array([1.0, -2.0])
     for k in range(50):
         prev, cur = cur, cur - 0.5 * P.H @ cur + 0.8 * (cur - prev)
         np.testing.assert_allclose(th[k + 1], cur, rtol=1e-12, atol=1e-14)
