@@ -495,6 +495,8 @@ def plot_spectrum(
     """
     theme = _check_theme(theme)
     lam = _vector(eigenvalues, "eigenvalues", complex_ok=True)
+    if lam.size == 0:
+        raise ValueError("eigenvalues must contain at least one eigenvalue; got an empty array.")
     fig = _Draft()
     ranges = None
     if pseudo is not None:

@@ -129,6 +129,7 @@ def test_spectrum_default_levels_are_integer_decades(jordanish):
         (dict(eigenvalues=[1, 2], eps_levels=[-1]), ValueError, "eps_levels needs pseudo"),
         (dict(eigenvalues=[1, 2], pseudo=(np.arange(3), np.arange(2), np.ones((3, 2)))), ValueError, r"shape \(2, 3\)"),
         (dict(eigenvalues=["a", "b"]), TypeError, "numeric"),
+        (dict(eigenvalues=[], cond=[]), ValueError, "at least one eigenvalue"),
         (dict(eigenvalues=[1, 2], theme="talk"), TypeError, "theme must be"),
     ],
 )
