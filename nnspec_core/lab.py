@@ -30,26 +30,34 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from nnspec_core._validation import check_choice, check_scalar
-from nnspec_core.blocks import block_basis, blocks_to_dense, eig2x2, momentum_blocks, sigma_max2x2
+from nnspec_core.blocks import eig2x2, momentum_blocks, sigma_max2x2
 from nnspec_core.exceptional import (
-    EP_BRANCHES,
     EPCurve,
     MapResult,
-    adam_frozen_operator,
-    adam_modes,
+    NearestEP,
+    adam_frozen_blocks,
     ep_curves,
     ep_distance,
     ep_products,
+    ep_walk,
     kappa_rho_map,
+    nearest_analytic_ep,
     snap_to_ep,
 )
 from nnspec_core.pseudospectra import PseudospectrumResult, eps_levels, pseudospectrum, sigma_min_points
-from nnspec_core.quadratic import PRESETS, QuadraticProblem, quadratic_problem
-from nnspec_core.spectra import commutator_norm, spectrum
+from nnspec_core.quadratic import (
+    LAB_COORDS,
+    LAB_OPTIMIZERS,
+    PRESETS,
+    LabOperator,
+    QuadraticProblem,
+    iterate_trajectory,
+    lab_operator,
+    quadratic_problem,
+)
+from nnspec_core.spectra import spectrum
 
 __all__ = [
-    "LAB_OPTIMIZERS",
-    "LAB_COORDS",
     "AT_EP_RTOL",
     "LabSettings",
     "settings_from_preset",
@@ -58,18 +66,10 @@ __all__ = [
     "lab_map",
     "SnapTarget",
     "snap_target",
-    "EPWalk",
-    "ep_walk",
-    "nearest_analytic_ep",
+    "LabWalk",
+    "lab_walk",
 ]
 
-LAB_OPTIMIZERS = ("gd", "heavy_ball", "nesterov", "adam")
-LAB_COORDS: dict[str, tuple[str, ...]] = {
-    "gd": ("theta",),
-    "heavy_ball": ("history", "buffer"),
-    "nesterov": ("history", "buffer"),
-    "adam": ("scaled", "raw"),
-}
 #: Relative distance in eta below which the parameters count as sitting on an analytic EP.
 AT_EP_RTOL = 1e-9
 #: Largest number of Hessian eigenvalues the lab accepts (the operator is at most 32 x 32).
@@ -212,81 +212,14 @@ def _beta(s: LabSettings, momentum: float | None = None) -> float:
     return 0.0 if s.optimizer == "gd" else float(s.momentum if momentum is None else momentum)
 
 
-def _operator(
-    s: LabSettings, prob: QuadraticProblem, lr: float, momentum: float
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """``(J, blocks)``: the dense operator and, for momentum methods, its 2x2 blocks (orthogonal basis)."""
-    H, n = prob.H, prob.n
-    if s.optimizer == "gd":
-        return np.eye(n) - lr * H, None
-    if s.optimizer == "adam":
-        J = adam_frozen_operator(H, prob.preconditioner, lr=lr, beta1=momentum, step=s.step, coords=s.coords)
-        return J, None
-    B = momentum_blocks(s.optimizer, prob.eigenvalues, lr=lr, momentum=momentum, coords=s.coords)  # (n, 2, 2)
-    U = block_basis(prob.Q)  # (2n, 2n) orthogonal
-    return U @ blocks_to_dense(B) @ U.T, B
+def _operator(s: LabSettings, prob: QuadraticProblem, lr: float, momentum: float) -> LabOperator:
+    """:func:`nnspec_core.quadratic.lab_operator` at ``(lr, momentum)`` (momentum is beta1 for Adam)."""
+    return lab_operator(prob, optimizer=s.optimizer, coords=s.coords, lr=lr, momentum=momentum if s.optimizer != "adam"
+                        else 0.0, beta1=momentum, step=s.step)  # fmt: skip
 
 
-def _modes(s: LabSettings, prob: QuadraticProblem) -> np.ndarray:
-    """Curvatures entering the EP formulas: Hessian eigenvalues, or eigenvalues ``a`` of ``M H`` (Adam)."""
-    if s.optimizer == "adam":
-        return adam_modes(prob.H, prob.preconditioner).a
-    return np.asarray(prob.eigenvalues, float)
-
-
-@dataclass(frozen=True)
-class _NearestEP:
-    lr: float
-    rel: float
-    branch: str
-    lam: float
-
-
-def _analytic_eps(s: LabSettings, modes: np.ndarray, momentum: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All analytic EP learning rates at this momentum: ``(lr_ep, branch_index, lam)``, each of shape (m,)."""
-    pos = modes[modes > 0]
-    if s.optimizer == "gd" or pos.size == 0:
-        return np.zeros(0), np.zeros(0, int), np.zeros(0)
-    prod = ep_products(s.optimizer, momentum, step=s.step)  # (n_branch,)
-    eta = prod[None, :] / pos[:, None]  # (n_pos, n_branch)
-    branch = np.broadcast_to(np.arange(prod.size)[None, :], eta.shape)
-    lam = np.broadcast_to(pos[:, None], eta.shape)
-    return eta.ravel(), branch.ravel(), lam.ravel()
-
-
-def _nearest_ep(
-    s: LabSettings, modes: np.ndarray, lr: float, momentum: float, bounds: tuple[float, float] | None = None
-) -> _NearestEP:
-    """Analytic EP at this momentum nearest to ``lr`` in log distance (NaN fields when there is none)."""
-    eta, branch, lam = _analytic_eps(s, modes, momentum)
-    if bounds is not None:
-        keep = (eta >= bounds[0]) & (eta <= bounds[1])
-        eta, branch, lam = eta[keep], branch[keep], lam[keep]
-    if eta.size == 0:
-        return _NearestEP(math.nan, math.nan, "", math.nan)
-    i = int(np.argmin(np.abs(np.log(lr / eta))))
-    eta_ep = float(eta[i])
-    return _NearestEP(eta_ep, lr / eta_ep - 1.0, EP_BRANCHES[s.optimizer][int(branch[i])], float(lam[i]))
-
-
-def nearest_analytic_ep(settings: LabSettings) -> tuple[float, float, str, float]:
-    """Nearest analytic EP along eta at the current momentum.
-
-    Returns
-    -------
-    lr_ep : float
-        Learning rate of the EP (NaN if the optimizer has none: gd, heavy ball at beta = 0, no positive mode).
-    relative : float
-        ``lr / lr_ep - 1`` (signed).
-    branch : str
-        Branch name from :data:`nnspec_core.exceptional.EP_BRANCHES`.
-    lam : float
-        Curvature of the mode (Hessian eigenvalue, or Adam's eigenvalue ``a`` of ``M H``).
-    """
-    s = _validate(settings)
-    prob = _problem(s)
-    e = _nearest_ep(s, _modes(s, prob), s.lr, _beta(s))
-    return e.lr, e.rel, e.branch, e.lam
+def _nearest(s: LabSettings, op: LabOperator, lr: float, momentum: float) -> NearestEP:
+    return nearest_analytic_ep(s.optimizer, op.modal_curvatures, lr=lr, momentum=momentum, step=s.step)
 
 
 # ----------------------------------------------------------------------------------------- results
@@ -318,13 +251,14 @@ class LabResult:
         The parameters sit on an analytic EP (``|lr / lr_ep - 1| <= AT_EP_RTOL``) or V is numerically singular.
     departure, departure_rel : float
         Henrici departure from normality ``sqrt(||J||_F² − Σ|μᵢ|²)`` and its ratio to ``||J||_F``.
-    commutator, commutator_rel : float
-        ``||[H, M]||_F`` and ``||[H, M]||_F / (||H||_F ||M||_F)`` (Adam; NaN otherwise).
+    commutator : float
+        ``||[H, M]||_2`` (Adam: 0 exactly when H and M commute; NaN for the other optimizers, which have no M).
     ep_distance : float
         First-order 2-norm distance from J to the nearest matrix with a double eigenvalue
         (:func:`nnspec_core.exceptional.ep_distance`; 0 at an EP).
     ep_lr, ep_rel : float
-        Nearest analytic EP along eta at this momentum and ``lr / ep_lr - 1`` (NaN if none).
+        Nearest analytic EP along eta at this momentum (:func:`nnspec_core.exceptional.nearest_analytic_ep`)
+        and ``lr / ep_lr - 1``, how far the current eta is from it (NaN if none).
     ep_branch : str
         Its branch ("" if none).
     ep_lam : float
@@ -342,9 +276,10 @@ class LabResult:
     diverges : bool
         ``rho(J) > 1``: the iteration blows up.
     thetas : ndarray of shape (k_max + 1, n)
-        Iterates θ₀..θ_kmax of ``z_{k+1} = J z_k`` from the start in ``settings.theta0`` (NaN after overflow).
-    amplification : ndarray of shape (k_max + 1,)
-        ``||z_k||_2 / ||z_0||_2`` along that trajectory (inf after overflow).
+        Iterates θ₀..θ_kmax of ``z_{k+1} = J z_k`` started at rest from ``settings.theta0``
+        (:func:`nnspec_core.quadratic.iterate_trajectory`; non-finite after overflow).
+    theta_ratio : ndarray of shape (k_max + 1,)
+        ``||θ_k||_2 / ||θ_0||_2``: distance to the minimum relative to the start (inf after overflow).
     pseudo : PseudospectrumResult
         ``sigma_min(zI − J)`` on an ``n_grid x n_grid`` window containing the unit circle and the spectrum.
     eps_levels : ndarray of shape (m,)
@@ -368,7 +303,6 @@ class LabResult:
     departure: float
     departure_rel: float
     commutator: float
-    commutator_rel: float
     ep_distance: float
     ep_lr: float
     ep_rel: float
@@ -382,7 +316,7 @@ class LabResult:
     peak_k: int
     diverges: bool
     thetas: np.ndarray
-    amplification: np.ndarray
+    theta_ratio: np.ndarray
     pseudo: PseudospectrumResult
     eps_levels: np.ndarray
     map: MapResult | None
@@ -393,7 +327,7 @@ class LabResult:
         m = self.settings.k_max + 1
         assert self.eigenvalues.shape == (d,) and self.eigval_condition.shape == (d,)
         assert self.power_norms.shape == (m,) and self.upper_bound.shape == (m,) and self.k.shape == (m,)
-        assert self.thetas.shape == (m, self.H.shape[0]) and self.amplification.shape == (m,)
+        assert self.thetas.shape == (m, self.H.shape[0]) and self.theta_ratio.shape == (m,)
 
 
 # ---------------------------------------------------------------------------------------- pieces
@@ -473,29 +407,11 @@ def _kreiss_estimate(J: np.ndarray, blocks: np.ndarray | None, rho: float, eigs:
     return max(1.0, best)
 
 
-def _start_state(s: LabSettings, n: int) -> np.ndarray:
+def _theta0(s: LabSettings, n: int) -> np.ndarray:
+    """Start ``(theta0[0], theta0[1], theta0[1], ...)`` of length n."""
     theta0 = np.full(n, s.theta0[1])
     theta0[0] = s.theta0[0]
-    if s.optimizer == "gd":
-        return theta0
-    second = theta0 if s.coords == "history" else np.zeros(n)
-    return np.concatenate([theta0, second])
-
-
-def _trajectory(J: np.ndarray, z0: np.ndarray, k_max: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    Z = np.full((k_max + 1, z0.size), np.nan)
-    Z[0] = z0
-    with np.errstate(over="ignore", invalid="ignore"):
-        for k in range(k_max):
-            Z[k + 1] = J @ Z[k]
-            if not np.all(np.isfinite(Z[k + 1])):
-                Z[k + 1] = np.nan
-                break
-    nz0 = float(np.linalg.norm(z0))
-    with np.errstate(over="ignore"):
-        amp = np.linalg.norm(Z, axis=1) / (nz0 if nz0 > 0 else 1.0)
-    amp[np.isnan(amp)] = np.inf
-    return Z[:, :n], amp
+    return theta0
 
 
 def _window(eigs: np.ndarray, eps_max: float, kappa: float) -> tuple[np.ndarray, np.ndarray]:
@@ -559,32 +475,31 @@ def lab_state(settings: LabSettings, *, include_map: bool = True) -> LabResult:
     s = _validate(settings)
     prob = _problem(s)
     beta = _beta(s)
-    J, B = _operator(s, prob, s.lr, beta)
+    op = _operator(s, prob, s.lr, beta)
+    J, B = op.J, op.blocks
     spec = spectrum(J, blocks=B)
-    modes = _modes(s, prob)
-    near = _nearest_ep(s, modes, s.lr, beta)
-    at_ep = bool((math.isfinite(near.rel) and abs(near.rel) <= AT_EP_RTOL) or math.isinf(spec.kappa_V))
+    near = _nearest(s, op, s.lr, beta)
+    ep_rel = 1.0 / (1.0 + near.relative_change) - 1.0 if near.found else math.nan  # lr / lr_ep - 1
+    at_ep = bool((near.found and abs(ep_rel) <= AT_EP_RTOL) or math.isinf(spec.kappa_V))
     kappa = math.inf if at_ep else float(spec.kappa_V)
     rho = float(spec.spectral_radius)
-    if s.optimizer == "adam":
-        comm, comm_rel = commutator_norm(prob.H, prob.preconditioner)
-    else:
-        comm, comm_rel = math.nan, math.nan
     norms = _power_norms(J, B, s.k_max)
     k = np.arange(s.k_max + 1)
     with np.errstate(over="ignore", invalid="ignore"):
         upper = kappa * rho ** k.astype(float) if math.isfinite(kappa) else np.full(k.size, np.inf)
-    finite = np.isfinite(norms)
-    peak_k = int(np.argmax(np.where(finite, norms, -np.inf)))
-    kreiss = _kreiss_estimate(J, B, rho, spec.eigenvalues)
-    thetas, amp = _trajectory(J, _start_state(s, prob.n), s.k_max, prob.n)
+    peak_k = int(np.argmax(np.where(np.isfinite(norms), norms, -np.inf)))
+    theta0 = _theta0(s, prob.n)
+    thetas = iterate_trajectory(op, theta0, s.k_max)
+    with np.errstate(over="ignore", invalid="ignore"):
+        ratio = np.linalg.norm(thetas, axis=1) / max(float(np.linalg.norm(theta0)), np.finfo(float).tiny)
+    ratio[~np.isfinite(ratio)] = np.inf
     eps_max = 0.1 * max(float(np.linalg.norm(J, 2)), 1e-3)
     lo, hi = _window(spec.eigenvalues, eps_max, kappa)
-    axis = np.linspace(lo, hi, s.n_grid)
     im_half = 0.5 * (hi - lo)
     method = "auto" if B is not None or J.shape[0] > 32 else "svd"  # batched SVD beats Lanczos for d <= 32
-    pseudo = pseudospectrum(J, re=axis, im=np.linspace(-im_half, im_half, s.n_grid), blocks=B, method=method)
-    curves = tuple(ep_curves(s.optimizer, modes, ranges=(s.lr_range, s.momentum_range), step=s.step))
+    pseudo = pseudospectrum(J, re=np.linspace(lo, hi, s.n_grid), im=np.linspace(-im_half, im_half, s.n_grid),
+                            blocks=B, method=method)  # fmt: skip
+    curves = ep_curves(s.optimizer, op.modal_curvatures, ranges=(s.lr_range, s.momentum_range), step=s.step)
     return LabResult(
         settings=s,
         H=prob.H,
@@ -598,26 +513,25 @@ def lab_state(settings: LabSettings, *, include_map: bool = True) -> LabResult:
         at_ep=at_ep,
         departure=float(spec.departure),
         departure_rel=float(spec.departure_rel),
-        commutator=float(comm),
-        commutator_rel=float(comm_rel),
+        commutator=float(op.commutator) if s.optimizer == "adam" else math.nan,
         ep_distance=0.0 if at_ep else float(ep_distance(J).distance),
         ep_lr=near.lr,
-        ep_rel=near.rel,
+        ep_rel=ep_rel,
         ep_branch=near.branch,
-        ep_lam=near.lam,
+        ep_lam=near.curvature,
         k=k,
         power_norms=norms,
         upper_bound=np.asarray(upper, float),
-        kreiss=float(kreiss),
+        kreiss=_kreiss_estimate(J, B, rho, spec.eigenvalues),
         peak=float(norms[peak_k]),
         peak_k=peak_k,
         diverges=rho > 1.0 + 1e-12,
         thetas=thetas,
-        amplification=amp,
+        theta_ratio=ratio,
         pseudo=pseudo,
         eps_levels=eps_levels(pseudo, n_levels=5),
         map=_map(s, prob) if include_map else None,
-        ep_curves=curves,
+        ep_curves=tuple(curves),
     )
 
 
@@ -629,7 +543,8 @@ class SnapTarget:
     Attributes
     ----------
     found : bool
-        False when no EP lies in ``lr_bounds`` at this momentum (gd never has one).
+        False when the nearest analytic EP at this momentum is missing (gd never has one) or lies
+        outside ``lr_bounds``.
     lr : float
         Learning rate of the EP (closed form, exact to rounding); the start lr if not found.
     momentum : float
@@ -661,8 +576,8 @@ class SnapTarget:
 def snap_target(settings: LabSettings, *, lr_bounds: tuple[float, float] = (1e-5, 10.0)) -> SnapTarget:
     """Learning rate of the nearest exceptional point (log distance along eta, momentum fixed).
 
-    The closed-form EP list (:func:`nnspec_core.exceptional.ep_products`, per mode and branch) gives
-    the target; a numerical search (scan + bisection of the number of real eigenvalues of ``J(eta)``
+    The closed-form nearest EP (:func:`nnspec_core.exceptional.nearest_analytic_ep`, over modes and
+    branches) gives the target; a numerical search (scan + bisection of the number of real eigenvalues of ``J(eta)``
     via :func:`nnspec_core.exceptional.snap_to_ep`) is run alongside as an independent check and
     reported in ``lr_numeric``.
 
@@ -684,43 +599,44 @@ def snap_target(settings: LabSettings, *, lr_bounds: tuple[float, float] = (1e-5
     if s.optimizer == "gd":
         return SnapTarget(False, s.lr, beta, math.nan, "", math.nan, 0.0, 0)
     prob = _problem(s)
-    near = _nearest_ep(s, _modes(s, prob), s.lr, beta, bounds=(lo, hi))
+    near = _nearest(s, _operator(s, prob, s.lr, beta), s.lr, beta)
 
     def family(p1: float, p2: float) -> np.ndarray:
-        return _operator(s, prob, p1, p2)[0]
+        return _operator(s, prob, p1, p2).J
 
     lr0 = min(max(s.lr, lo), hi)
     res = snap_to_ep(family, (lr0, beta), bounds=((lo, hi), (0.0, 0.9999)), log=(True, False), axis=0)
     lr_num = float(res.params[0]) if res.found else math.nan
-    if not math.isfinite(near.lr):
+    if not near.found or not lo <= near.lr <= hi:
         return SnapTarget(False, s.lr, beta, lr_num, "", math.nan, 0.0, res.n_evaluations)
-    return SnapTarget(True, near.lr, beta, lr_num, near.branch, near.lam, near.lr / s.lr - 1.0, res.n_evaluations)
+    return SnapTarget(True, near.lr, beta, lr_num, near.branch, near.curvature, near.relative_change,
+                      res.n_evaluations)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------- walk
 @dataclass(frozen=True)
-class EPWalk:
-    """Frames of a sweep of eta across an exceptional point (momentum fixed), see :func:`ep_walk`.
+class LabWalk:
+    """Frames of a sweep of eta across an exceptional point (momentum fixed), see :func:`lab_walk`.
 
     Attributes
     ----------
     lr : ndarray of shape (m,)
-        Learning rates of the frames, increasing (crowded near the EP); ``lr[ep_index]`` is the EP exactly.
+        Learning rates of the frames, increasing (log-spaced); ``lr[ep_index]`` is the EP exactly.
     eigenvalues : ndarray of shape (m, d), complex128
         Eigenvalues of J per frame (each row sorted by decreasing modulus).
     mode_eigenvalues : ndarray of shape (m, 2), complex128
-        The two eigenvalues of the mode that collides (larger real part first; they meet on the real axis).
+        The two eigenvalues of the colliding mode's 2x2 block (larger real part first, then positive
+        imaginary part first); they meet on the real axis at the EP.
     kappa_V : ndarray of shape (m,)
         kappa(V) of J per frame (inf at the EP frame).
     rho : ndarray of shape (m,)
         rho(J) per frame.
     ep_index : int
         Frame at the EP.
-    lr_ep : float
-    momentum : float
+    lr_ep, momentum : float
     branch : str
     lam : float
-        Curvature of the colliding mode.
+        Curvature of the colliding mode (Hessian eigenvalue, or Adam's eigenvalue of ``M H``).
     optimizer, coords : str
     """
 
@@ -744,45 +660,41 @@ class EPWalk:
 
 
 def _mode_pair(s: LabSettings, lam: float, lr: np.ndarray, beta: float) -> np.ndarray:
-    """Eigenvalues (m, 2) of the 2x2 block of one mode across ``lr``."""
+    """Eigenvalues (m, 2) of one mode's 2x2 block across ``lr``: larger real part, then +imag first."""
     if s.optimizer == "adam":
-        from nnspec_core.exceptional import adam_frozen_blocks
-
         B = adam_frozen_blocks(lam, lr=lr, beta1=beta, step=s.step)
     else:
         B = momentum_blocks(s.optimizer, lam, lr=lr, momentum=beta, coords=s.coords)
     mu = eig2x2(B)
-    order = np.argsort(-mu.real, axis=1, kind="stable")
+    order = np.lexsort((-mu.imag, -mu.real), axis=-1)
     return np.take_along_axis(mu, order, axis=1)
 
 
-def ep_walk(settings: LabSettings, *, n_frames: int = 41, span: float = 2.0) -> EPWalk:
-    """Sweep eta across the nearest EP (at the current momentum), frame by frame.
+def lab_walk(settings: LabSettings, *, n_frames: int = 41, span: float = 1.5) -> LabWalk:
+    """Sweep eta across the nearest EP (at the current momentum): the "walk through an EP" frames.
 
-    The sweep covers ``[lr_ep / f, lr_ep * f]`` with ``f = min(span, sqrt(ratio to the next EP))`` so
-    that only one EP is crossed; ``log(lr / lr_ep)`` is spaced like ``sign(u) u^2`` for equispaced
-    ``u`` in [-1, 1] (frames crowd near the EP, where kappa(V) ~ |lr - lr_ep|^(-1/2) changes fastest),
-    and the middle frame is the EP exactly. On one side the colliding pair
-    is real (two distinct real eigenvalues), they meet on the real axis at the EP (kappa(V) = inf)
-    and leave as a complex-conjugate pair on the other side (or the reverse).
+    Uses :func:`nnspec_core.exceptional.ep_walk` on the lab's operator family ``J(eta)`` over
+    ``[lr_ep / f, lr_ep * f]``, ``f = min(span, sqrt(ratio to the next EP))`` so that only one EP is
+    crossed; the middle frame is the EP exactly (kappa(V) reported as inf there). On one side the
+    colliding pair is real, it meets on the real axis at the EP and leaves as a complex-conjugate pair.
 
     Parameters
     ----------
     settings : LabSettings
         Optimizer with EPs (heavy ball, Nesterov, Adam) and the momentum to sweep at.
     n_frames : int
-        Number of frames (odd values put the EP exactly in the middle; even values are made odd).
+        Number of frames (even values are made odd, so that a frame sits on the EP).
     span : float
         Largest factor ``f > 1`` of the sweep on each side.
 
     Returns
     -------
-    EPWalk
+    LabWalk
 
     Raises
     ------
     ValueError
-        If there is no EP at this momentum (gd, beta = 0 for heavy ball, no positive curvature).
+        If there is no EP at this momentum (gd, or no positive curvature).
     """
     s = _validate(settings)
     n_frames = int(check_scalar(n_frames, "n_frames", min_val=3, max_val=401, integer=True))
@@ -790,41 +702,31 @@ def ep_walk(settings: LabSettings, *, n_frames: int = 41, span: float = 2.0) -> 
     span = float(check_scalar(span, "span", min_val=1.0, include_min=False, max_val=1e6))
     prob = _problem(s)
     beta = _beta(s)
-    modes = _modes(s, prob)
-    near = _nearest_ep(s, modes, s.lr, beta)
-    if not math.isfinite(near.lr):
-        raise ValueError(
-            f"optimizer {s.optimizer!r} has no exceptional point at momentum {beta!r}; nothing to walk through."
-        )
-    prod = ep_products(s.optimizer, beta, step=s.step)
-    pos = modes[modes > 0]
-    others = (prod[None, :] / pos[:, None]).ravel()
-    ratios = np.abs(np.log(others / near.lr))
-    ratios = ratios[ratios > 1e-12]
-    f = min(span, math.exp(0.5 * float(ratios.min()))) if ratios.size else span
-    half = n_frames // 2
-    u = np.linspace(-1.0, 1.0, n_frames)
-    lr = near.lr * np.exp(np.sign(u) * u * u * math.log(f))  # quadratic spacing: slow motion near the EP
-    lr[half] = near.lr
-    eigs, kap, rho = [], np.empty(n_frames), np.empty(n_frames)
-    for i, eta in enumerate(lr):
-        J, B = _operator(s, prob, float(eta), beta)
-        sp = spectrum(J, blocks=B)
-        eigs.append(sp.eigenvalues)
-        kap[i] = sp.kappa_V
-        rho[i] = sp.spectral_radius
-    kap[half] = math.inf
-    return EPWalk(
-        lr=lr,
-        eigenvalues=np.array(eigs),
-        mode_eigenvalues=_mode_pair(s, near.lam, lr, beta),
-        kappa_V=kap,
-        rho=rho,
-        ep_index=half,
+    op = _operator(s, prob, s.lr, beta)
+    near = _nearest(s, op, s.lr, beta)
+    if not near.found:
+        raise ValueError(f"optimizer {s.optimizer!r} has no exceptional point at momentum {beta!r}; "
+                         "nothing to walk through.")  # fmt: skip
+    pos = op.modal_curvatures[op.modal_curvatures > 0]
+    others = (ep_products(s.optimizer, beta, step=s.step)[None, :] / pos[:, None]).ravel()
+    gaps = np.abs(np.log(others / near.lr))
+    gaps = gaps[gaps > 1e-9]
+    f = min(span, math.exp(0.5 * float(gaps.min()))) if gaps.size else span
+    w = ep_walk(lambda p: _operator(s, prob, p, beta).J, near.lr, span=f, n_frames=n_frames)
+    kappa = 10.0**w.log10_kappa
+    mid = n_frames // 2
+    kappa[mid] = math.inf
+    return LabWalk(
+        lr=w.p,
+        eigenvalues=w.eigenvalues,
+        mode_eigenvalues=_mode_pair(s, near.curvature, w.p, beta),
+        kappa_V=kappa,
+        rho=w.rho,
+        ep_index=mid,
         lr_ep=near.lr,
         momentum=beta,
         branch=near.branch,
-        lam=near.lam,
+        lam=near.curvature,
         optimizer=s.optimizer,
         coords=s.coords,
     )
