@@ -348,6 +348,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         _add_analyze_arguments,
         _run_analyze,
     ),
+    Subcommand(
+        "figure",
+        "write a Matrix Explorer figure (spectrum, transient, fov) of a matrix file",
+        "nnspec_core.explorer:add_figure_arguments",
+        "nnspec_core.explorer:run_figure",
+    ),
 )
 
 
