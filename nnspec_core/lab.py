@@ -30,7 +30,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from nnspec_core._validation import check_choice, check_scalar
-from nnspec_core.blocks import eig2x2, momentum_blocks, sigma_max2x2
+from nnspec_core.blocks import eig2x2, momentum_blocks
 from nnspec_core.exceptional import (
     EPCurve,
     MapResult,
@@ -56,6 +56,7 @@ from nnspec_core.quadratic import (
     quadratic_problem,
 )
 from nnspec_core.spectra import spectrum
+from nnspec_core.transient import power_norms
 
 __all__ = [
     "AT_EP_RTOL",
@@ -331,39 +332,6 @@ class LabResult:
 
 
 # ---------------------------------------------------------------------------------------- pieces
-def _power_norms(J: np.ndarray, blocks: np.ndarray | None, k_max: int) -> np.ndarray:
-    """``||J^k||_2`` for k = 0..k_max (closed-form 2x2 blocks when available); inf after overflow."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        if blocks is not None:  # J = U blockdiag(B_i) U^T, U orthogonal: ||J^k|| = max_i ||B_i^k||
-            P = np.empty((k_max + 1,) + blocks.shape)  # (k_max + 1, n, 2, 2)
-            P[0] = np.eye(2)
-            for k in range(1, k_max + 1):
-                P[k] = blocks @ P[k - 1]
-            s = sigma_max2x2(P)  # (k_max + 1, n)
-            return _inf_after_first(np.where(np.all(np.isfinite(s), axis=1), s.max(axis=1), np.inf))
-        d = J.shape[0]
-        P = np.empty((k_max + 1, d, d))
-        P[0] = np.eye(d)
-        last = k_max
-        for k in range(1, k_max + 1):
-            P[k] = J @ P[k - 1]
-            if not np.all(np.isfinite(P[k])):
-                last = k - 1
-                break
-    out = np.full(k_max + 1, np.inf)
-    out[: last + 1] = np.linalg.norm(P[: last + 1], ord=2, axis=(1, 2))
-    return out
-
-
-def _inf_after_first(x: np.ndarray) -> np.ndarray:
-    """Copy of ``x`` that is inf from its first non-finite entry on."""
-    out = x.copy()
-    bad = ~np.isfinite(out)
-    if bad.any():
-        out[int(np.argmax(bad)) :] = np.inf
-    return out
-
-
 def _sigma_min(J: np.ndarray, blocks: np.ndarray | None, z: np.ndarray) -> np.ndarray:
     """``sigma_min(zI - J)`` at points ``z`` (shape (m,)): closed-form blocks, else batched dense SVD."""
     if blocks is not None:
@@ -483,7 +451,7 @@ def lab_state(settings: LabSettings, *, include_map: bool = True) -> LabResult:
     at_ep = bool((near.found and abs(ep_rel) <= AT_EP_RTOL) or math.isinf(spec.kappa_V))
     kappa = math.inf if at_ep else float(spec.kappa_V)
     rho = float(spec.spectral_radius)
-    norms = _power_norms(J, B, s.k_max)
+    norms = power_norms(J, s.k_max, blocks=B)
     k = np.arange(s.k_max + 1)
     with np.errstate(over="ignore", invalid="ignore"):
         upper = kappa * rho ** k.astype(float) if math.isfinite(kappa) else np.full(k.size, np.inf)
