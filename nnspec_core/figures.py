@@ -31,7 +31,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from nnspec_core._validation import check_matrix, check_scalar
-from nnspec_core.theme import DEFAULT_THEME, Theme, axis_style, layout_style
+from nnspec_core.theme import DEFAULT_THEME, Theme, axis_style, layout_style, theme_meta
 
 __all__ = [
     "plot_spectrum",
@@ -299,6 +299,7 @@ def _finish(fig: _Draft, theme: Theme, *, title: str, uirevision: str, height: i
     for name in [k for k in layout if k.startswith(("xaxis", "yaxis"))]:
         layout[name] = _merge(axis_style(theme), layout[name])
     _merge(layout, dict(title=_title(title), uirevision=uirevision, hovermode="closest"))
+    layout["meta"] = {"nnspec_theme": theme_meta(theme)}  # lets apply_theme rescale lines and markers
     layout["legend"] = _LEGEND | dict(font=dict(size=theme.font_size), bgcolor="rgba(0,0,0,0)")
     if height is not None and theme.height is None:
         layout["height"] = height
@@ -671,7 +672,7 @@ def plot_transient(
                 marker=dict(size=1.8 * theme.marker_size, symbol="star", color=theme.color(0)),
             )
         )
-    fig.add_hline(1.0, line=dict(color=theme.text_color, width=1, dash="dot"))
+    fig.add_hline(1.0, line=dict(color=theme.text_color, width=0.4 * theme.line_width, dash="dot"))
     fig.update_xaxes(title_text="t" if continuous else "k (steps)")
     fig.update_yaxes(title_text=norm_name, type="log")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=420)
@@ -811,7 +812,7 @@ def plot_param_map(
             )
         )
     if click_grid:
-        fig.add_trace(_click_grid(xv, yv, zz, x_name, y_name, z_name, max_click_points))
+        fig.add_trace(_click_grid(xv, yv, zz, x_name, y_name, z_name, max_click_points, theme.marker_size))
     if marker is not None:
         if not isinstance(marker, (tuple, list)) or len(marker) != 2:
             raise ValueError(f"marker must be a tuple (x0, y0); got {marker!r}.")
@@ -844,7 +845,7 @@ def _axis_range(v: np.ndarray, log: bool) -> list[float] | None:
     return [float(w.min() - half), float(w.max() + half)]
 
 
-def _click_grid(xv, yv, zz, x_name, y_name, z_name, max_points: int) -> go.Scatter:
+def _click_grid(xv, yv, zz, x_name, y_name, z_name, max_points: int, marker_size: float) -> go.Scatter:
     stride = max(1, int(np.ceil(np.sqrt(xv.size * yv.size / max(max_points, 1)))))
     xs, ys = xv[::stride], yv[::stride]
     X, Y = np.meshgrid(xs, ys)  # (ny', nx')
@@ -856,7 +857,7 @@ def _click_grid(xv, yv, zz, x_name, y_name, z_name, max_points: int) -> go.Scatt
         mode="markers",
         name="click grid",
         showlegend=False,
-        marker=dict(size=8, opacity=0.0, color="black"),
+        marker=dict(size=1.15 * marker_size, opacity=0.0, color="black"),
         customdata=np.column_stack([X.ravel(), Y.ravel()]),  # (n_points, 2): (x, y) of each point
         text=z_text,
         hovertemplate=(
@@ -986,7 +987,10 @@ def plot_loss(
             text_color=theme.color(1),
         )
     if selected_step is not None:
-        fig.add_vline(check_scalar(selected_step, "selected_step"), line=dict(color=theme.text_color, width=1.5))
+        fig.add_vline(
+            check_scalar(selected_step, "selected_step"),
+            line=dict(color=theme.text_color, width=0.6 * theme.line_width),
+        )
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="loss", type="log" if log_y else "linear")
     fig.update_layout(clickmode="event+select")
@@ -1079,7 +1083,10 @@ def plot_indicators(
                 )
         fig.update_yaxes(title_text=", ".join(p), type="log" if lg else "linear", row=row, col=1)
     if selected_step is not None:
-        fig.add_vline(check_scalar(selected_step, "selected_step"), line=dict(color=theme.text_color, width=1.5))
+        fig.add_vline(
+            check_scalar(selected_step, "selected_step"),
+            line=dict(color=theme.text_color, width=0.6 * theme.line_width),
+        )
     fig.update_xaxes(title_text="step", row=n_p, col=1)
     fig.update_layout(clickmode="event+select")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=170 * n_p + 110)
@@ -1472,7 +1479,11 @@ def plot_roc(
         )
     fig.add_trace(
         go.Scatter(
-            x=[0, 1], y=[0, 1], mode="lines", name="chance", line=dict(color=theme.text_color, width=1, dash="dot")
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="chance",
+            line=dict(color=theme.text_color, width=0.4 * theme.line_width, dash="dot"),
         )
     )
     fig.update_xaxes(title_text="false-positive rate", range=[0, 1], constrain="domain")
@@ -1523,7 +1534,7 @@ def plot_lead_times(
                 opacity=0.6,
             )
         )
-    fig.add_vline(0.0, line=dict(color=theme.text_color, width=1, dash="dot"))
+    fig.add_vline(0.0, line=dict(color=theme.text_color, width=0.4 * theme.line_width, dash="dot"))
     fig.update_layout(barmode="overlay")
     fig.update_xaxes(title_text=x_title)
     fig.update_yaxes(title_text="number of runs")

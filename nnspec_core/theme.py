@@ -36,6 +36,7 @@ __all__ = [
     "apply_theme",
     "layout_style",
     "axis_style",
+    "theme_meta",
     "BACKGROUNDS",
 ]
 
@@ -173,9 +174,14 @@ def apply_theme(fig: go.Figure, theme: Theme = DEFAULT_THEME) -> go.Figure:
     Sets the layout-level styling: template (by name, on this figure only), font family,
     size and colour, title size, colourway (palette), paper/plot background, axis grid and
     line colours, legend font and — if the theme fixes them — width and height, with
-    margins scaled to the font. Trace-level styling (line widths, marker sizes, colourscales)
-    is set by the builders of :mod:`nnspec_core.figures` from the theme they are given; to
-    switch a builder's figure to another theme, rebuild it with ``theme=...``.
+    margins scaled to the font.
+
+    Figures made by :mod:`nnspec_core.figures` record the theme they were built with in
+    ``layout.meta["nnspec_theme"]``; for those, trace line widths, marker sizes and
+    annotation fonts are rescaled by the ratio of the new to the old theme's values, so
+    ``apply_theme(plot_x(..., theme=DEFAULT_THEME), TALK_THEME)`` matches
+    ``plot_x(..., theme=TALK_THEME)`` in sizes. (Building with the right theme directly is
+    cheaper: it avoids the copy.)
 
     Parameters
     ----------
@@ -192,8 +198,40 @@ def apply_theme(fig: go.Figure, theme: Theme = DEFAULT_THEME) -> go.Figure:
     if not isinstance(theme, Theme):
         raise TypeError(f"theme must be a nnspec_core.theme.Theme; got {type(theme).__name__}.")
     out = go.Figure(fig)
+    meta = dict(out.layout.meta) if isinstance(out.layout.meta, dict) else {}
+    old = meta.get("nnspec_theme")
+    if isinstance(old, dict):
+        _rescale_traces(out, theme, old)
     style_inplace(out, theme)
+    if isinstance(old, dict):
+        out.update_layout(meta=meta | {"nnspec_theme": theme_meta(theme)})
     return out
+
+
+def theme_meta(theme: Theme) -> dict:
+    """What builders record in ``layout.meta["nnspec_theme"]`` (used by :func:`apply_theme`)."""
+    return dict(name=theme.name, line_width=theme.line_width, marker_size=theme.marker_size, font_size=theme.font_size)
+
+
+def _rescale_traces(fig: go.Figure, theme: Theme, old: dict) -> None:
+    r_line = theme.line_width / float(old.get("line_width", theme.line_width))
+    r_mark = theme.marker_size / float(old.get("marker_size", theme.marker_size))
+    r_font = theme.font_size / float(old.get("font_size", theme.font_size))
+    for trace in fig.data:
+        line = getattr(trace, "line", None)
+        if line is not None and isinstance(getattr(line, "width", None), (int, float)) and r_line != 1:
+            line.width = line.width * r_line
+        marker = getattr(trace, "marker", None)
+        if marker is not None and isinstance(getattr(marker, "size", None), (int, float)) and r_mark != 1:
+            marker.size = marker.size * r_mark
+    if r_line != 1:
+        for shape in fig.layout.shapes:
+            if isinstance(shape.line.width, (int, float)):
+                shape.line.width = shape.line.width * r_line
+    if r_font != 1:
+        for ann in fig.layout.annotations:
+            if ann.font.size is not None:
+                ann.font.size = ann.font.size * r_font
 
 
 def style_inplace(fig: go.Figure, theme: Theme) -> go.Figure:

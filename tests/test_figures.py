@@ -424,6 +424,32 @@ def test_apply_theme_returns_copy():
         apply_theme({"data": []}, TALK_THEME)
 
 
+def _sizes(fig):
+    lines = [t.line.width for t in fig.data if getattr(t, "line", None) is not None and t.line.width is not None]
+    marks = [
+        t.marker.size
+        for t in fig.data
+        if getattr(t, "marker", None) is not None and isinstance(getattr(t.marker, "size", None), (int, float))
+    ]
+    return np.array(lines, float), np.array(marks, float)
+
+
+def test_apply_theme_to_builder_figure_matches_building_with_theme():
+    for d, t in zip(_all_builders(DEFAULT_THEME), _all_builders(TALK_THEME), strict=True):
+        before = d.to_json()
+        a = apply_theme(d, TALK_THEME)
+        assert d.to_json() == before  # the input figure is untouched
+        for got, want in zip(_sizes(a), _sizes(t), strict=True):
+            assert got.size == want.size
+            np.testing.assert_allclose(got, want, rtol=1e-12)
+        assert a.layout.width == t.layout.width and a.layout.font.size == t.layout.font.size
+        assert a.layout.meta["nnspec_theme"]["name"] == "talk"
+        assert [x.line.width for x in a.layout.shapes] == pytest.approx([x.line.width for x in t.layout.shapes])
+        ann_a = [x.font.size for x in a.layout.annotations]
+        ann_t = [x.font.size for x in t.layout.annotations]
+        assert ann_a == ann_t
+
+
 def test_builders_deterministic_serialisable_and_leave_inputs_alone():
     a = _all_builders(DEFAULT_THEME)
     b = _all_builders(DEFAULT_THEME)
