@@ -1,0 +1,28 @@
+"""Live Training: a small network trains while its update operator's spectrum, pseudospectra and κ(V) move.
+
+Widgets (sidebar, bound to the URL) → TrainConfig → Trainer in session state, stepped by
+``nnspec_core.live.advance`` in a fragment that reruns every second while the run is live → figures
+from ``nnspec_core.live`` → ``show_chart``. The Step and "Run to the end" buttons use the same path.
+"""
+
+import streamlit as st
+
+from nnspec_app import live_ui
+from nnspec_app.ui import init_state, user_errors
+from nnspec_core.training import TrainConfig
+
+init_state()
+live_ui.init_run_state()
+st.title("📈 Live Training")
+st.caption(
+    "Pick a data set, a network and an optimizer, press ▶ Start and watch: the loss (left, top), the "
+    "indicators κ(V), ρ(J) and the sharpness (left, bottom) and, for the selected step, the eigenvalues "
+    "of the update operator J with their ε-pseudospectra, the transient growth ‖Jᵏ‖ and the network's fit "
+    "(right). Every analysed step t looks at J, the Jacobian of one real torch.optim step at θₜ."
+)
+kwargs = live_ui.sidebar_controls()
+with user_errors():
+    cfg = TrainConfig(**kwargs)
+live_ui.run_buttons(cfg)
+live_ui.settings_notice(cfg)
+live_ui.live_panel()
