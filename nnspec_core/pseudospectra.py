@@ -262,7 +262,8 @@ class _ShiftedTriangular:
         self.T = T
         self.TF = np.ascontiguousarray(T.conj().T[::-1, ::-1])  # M^H reversed: upper triangular
         d = np.diag(T)
-        self.inv_d = 1.0 / (d[:, None] - z[None, :])  # (n, m)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            self.inv_d = 1.0 / (d[:, None] - z[None, :])  # (n, m); inf at an exact eigenvalue
         self.inv_dF = np.ascontiguousarray(self.inv_d.conj()[::-1])
 
     def take(self, keep: np.ndarray) -> None:

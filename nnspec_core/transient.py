@@ -1,0 +1,335 @@
+"""Transient growth: ||J^k||_2 for k = 0..K, its bounds, and ||e^{tA}||_2 in continuous time.
+
+State convention: one step is ``z_next = J @ z``, so ``||J^k||_2`` is the worst-case amplification of a
+perturbation after k steps (2-norm, k in steps). Bounds (Kreiss matrix theorem and eigen-decomposition):
+
+    max(rho^k, K(J) at the peak)  <=  sup_k ||J^k||  <=  e n K(J),        ||J^k|| <= kappa(V) rho^k
+
+Algorithm for dense ``J`` (exact to the stated tolerance, no k-fold SVDs): write ``k = j s + r`` with
+``s ~ sqrt(K)``, form the ``~2 sqrt(K)`` powers ``J^r`` and ``J^{j s}`` once, then run Golub-Kahan-Lanczos for
+``sigma_max(J^k)`` for *all* k simultaneously, one column per k, each step being a few GEMMs shared by the
+columns. Each ``||J^k||`` is converged to ``|s - ||J^k||| <= tol * s`` (Lanczos residual bound); the rare
+column that does not converge gets an exact SVD. Requested log-spaced ``k`` use repeated squaring instead.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg as sla
+from numpy.typing import ArrayLike
+
+from nnspec_core._validation import check_matrix, check_scalar
+from nnspec_core.blocks import eig2x2, kappa2x2, sigma_max2x2
+from nnspec_core.pseudospectra import _kappa_unit, _resolve, _ritz_top, kreiss_constant
+
+__all__ = ["TransientResult", "power_norms", "transient_growth", "expm_norms"]
+
+#: Below this n (or for tiny K) the powers are formed one by one and each is SVD'd.
+DIRECT_MAX_N = 48
+#: Relative accuracy of each ||J^k||_2 on the Lanczos path.
+POWER_TOL = 1e-10
+
+
+@dataclass(frozen=True)
+class TransientResult:
+    """Transient growth of ``z_{k+1} = J z_k``.
+
+    Attributes
+    ----------
+    k : ndarray of shape (K + 1,), int
+        Steps 0..K.
+    norms : ndarray of shape (K + 1,), float64
+        ``||J^k||_2``.
+    upper : ndarray of shape (K + 1,), float64
+        ``kappa(V) rho^k`` (``inf`` for a defective J).
+    kreiss_lower : float
+        Kreiss constant K(J) (lower bound on ``sup_k ||J^k||``).
+    kreiss_upper_linear : float
+        ``e n K(J)`` (upper bound on ``sup_k ||J^k||``; n = dimension).
+    peak : float
+        ``max_k ||J^k||`` over the computed k.
+    peak_k : int
+        Step where the peak occurs (first one).
+    kappa_V : float
+        Eigenvector condition number (unit columns, 2-norm).
+    rho : float
+        Spectral radius.
+    """
+
+    k: np.ndarray
+    norms: np.ndarray
+    upper: np.ndarray
+    kreiss_lower: float
+    kreiss_upper_linear: float
+    peak: float
+    peak_k: int
+    kappa_V: float
+    rho: float
+
+    def __post_init__(self):
+        if not (self.k.shape == self.norms.shape == self.upper.shape):
+            raise ValueError(
+                f"k, norms and upper must have equal shapes; got {self.k.shape}, {self.norms.shape}, "
+                f"{self.upper.shape}."
+            )
+
+
+# ----------------------------------------------------------------------------------------------
+# batched Lanczos for sigma_max of many products of formed powers
+# ----------------------------------------------------------------------------------------------
+def _apply(factors: list[tuple[np.ndarray, np.ndarray]], X: np.ndarray, adjoint: bool) -> np.ndarray:
+    """Column c of X <- (prod of the factors listing c) @ X[:, c] (factors are powers of J, so they commute)."""
+    Y = X.copy()
+    for P, cols in factors:
+        if cols.size:
+            Y[:, cols] = (P.conj().T if adjoint else P) @ Y[:, cols]
+    return Y
+
+
+def _gk_sigma_max(
+    factors: list[tuple[np.ndarray, np.ndarray]], n: int, m: int, dtype, tol: float, max_steps: int = 60
+) -> tuple[np.ndarray, np.ndarray]:
+    """Top singular value of each column's operator by batched Golub-Kahan-Lanczos; returns (s, ok)."""
+    s_out = np.zeros(m)
+    ok = np.zeros(m, dtype=bool)
+    todo = np.arange(m)
+    rng = np.random.default_rng(0)
+    v0 = rng.standard_normal(n)
+    if np.dtype(dtype).kind == "c":
+        v0 = v0 + 1j * rng.standard_normal(n)
+    v = np.repeat((v0 / np.linalg.norm(v0))[:, None], m, axis=1)
+    u, alpha, beta = None, [], []
+    active = factors
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for step in range(1, max_steps + 1):
+            p = _apply(active, v, adjoint=False)
+            if u is not None:
+                p -= beta[-1][None, :] * u
+            a = np.linalg.norm(p, axis=0)
+            u = p / np.where(a > 0, a, 1.0)[None, :]
+            q = _apply(active, u, adjoint=True) - a[None, :] * v
+            b = np.linalg.norm(q, axis=0)
+            alpha.append(a)
+            beta.append(b)
+            if step >= 2 or step == max_steps:
+                s, x_last = _ritz_top(alpha, beta)
+                bad = ~(np.isfinite(s) & np.isfinite(b))
+                conv = ~bad & ((b * x_last <= tol * s) | (s == 0))
+                done = bad | conv | (step == max_steps)
+                if np.any(done):
+                    idx = todo[done]
+                    s_out[idx] = np.where(bad[done], np.inf, s[done])
+                    ok[idx] = conv[done] | bad[done]
+                    keep = ~done
+                    todo = todo[keep]
+                    if todo.size == 0:
+                        break
+                    pos = np.full(m, -1)
+                    pos[todo] = np.arange(todo.size)
+                    active = [(P, pos[c][pos[c] >= 0]) for P, c in factors]
+                    alpha = [w[keep] for w in alpha]
+                    beta = [w[keep] for w in beta]
+                    q, b, u = q[:, keep], b[keep], u[:, keep]
+            v = q / np.where(b > 0, b, 1.0)[None, :]
+    return s_out, ok
+
+
+def _power_norms_dense(A: np.ndarray, ks: np.ndarray, tol: float) -> np.ndarray:
+    """||A^k||_2 for the integer array ks (sorted unique, >= 0)."""
+    n = A.shape[0]
+    kmax = int(ks.max())
+    eye = np.eye(n, dtype=A.dtype)
+    if n <= DIRECT_MAX_N or kmax <= 3:
+        return _power_norms_direct(A, ks)
+    with np.errstate(over="ignore", invalid="ignore"):
+        contiguous = ks.size == kmax + 1
+        factors: list[tuple[np.ndarray, np.ndarray]] = []
+        if contiguous:  # k = j s + r, s ~ sqrt(K): about 2 sqrt(K) products
+            s = max(2, math.isqrt(kmax + 1))
+            r_of, j_of = ks % s, ks // s
+            P = eye
+            for r in range(1, s):
+                P = P @ A if r > 1 else A.copy()
+                factors.append((P, np.flatnonzero(r_of == r)))
+            Js = P @ A  # A^s
+            Q = eye
+            for j in range(1, int(j_of.max()) + 1):
+                Q = Q @ Js if j > 1 else Js
+                factors.append((Q, np.flatnonzero(j_of == j)))
+        else:  # repeated squaring: A^(2^i)
+            P = A.copy()
+            for i in range(int(kmax).bit_length()):
+                if i > 0:
+                    P = P @ P
+                factors.append((P, np.flatnonzero((ks >> i) & 1)))
+        finite = all(np.all(np.isfinite(P)) for P, _ in factors)
+        if not finite:  # overflow of a formed power: fall back to one product per k (values inf where overflowed)
+            return _power_norms_direct(A, ks)
+        s_k, ok = _gk_sigma_max(factors, n, ks.size, A.dtype, tol)
+        for i in np.flatnonzero(~ok | (ks == 0)):
+            out_k = np.linalg.matrix_power(A, int(ks[i]))
+            s_k[i] = sla.svdvals(out_k, check_finite=False)[0] if np.all(np.isfinite(out_k)) else np.inf
+        return s_k
+
+
+def _power_norms_direct(A: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    out = np.empty(ks.size)
+    P, k_cur = np.eye(A.shape[0], dtype=A.dtype), 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i, k in enumerate(ks):
+            P = P @ np.linalg.matrix_power(A, int(k) - k_cur)
+            k_cur = int(k)
+            out[i] = sla.svdvals(P, check_finite=False)[0] if np.all(np.isfinite(P)) else np.inf
+    return out
+
+
+def _power_norms_blocks(B: np.ndarray, ks: np.ndarray) -> np.ndarray:
+    out = np.empty(ks.size)
+    P = np.broadcast_to(np.eye(2, dtype=B.dtype), B.shape).copy()
+    k_cur = 0
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i, k in enumerate(ks):
+            P = np.linalg.matrix_power(B, int(k) - k_cur) @ P if k > k_cur else P
+            k_cur = int(k)
+            s = sigma_max2x2(P)
+            out[i] = np.inf if not np.all(np.isfinite(s)) else float(s.max())
+    return out
+
+
+def power_norms(
+    J: ArrayLike | None,
+    k_max: int,
+    *,
+    blocks: np.ndarray | None = None,
+    k: ArrayLike | None = None,
+    tol: float = POWER_TOL,
+) -> np.ndarray:
+    """``||J^k||_2`` for ``k = 0..k_max`` (or for the given steps ``k``).
+
+    Parameters
+    ----------
+    J : array_like of shape (n, n), real or complex, or None with ``blocks``
+    k_max : int
+        Largest power (>= 0); ignored when ``k`` is given.
+    blocks : ndarray of shape (n // 2, 2, 2), optional
+        2x2 blocks orthogonally similar to J: ``||J^k|| = max_i ||B_i^k||`` in closed form.
+    k : array_like of int, shape (m,), optional
+        Arbitrary non-negative steps (e.g. log-spaced up to 10^6): evaluated by repeated squaring.
+    tol : float
+        Relative accuracy of each value on the dense Lanczos path.
+
+    Returns
+    -------
+    ndarray of shape (k_max + 1,) or (m,), float64
+        ``inf`` where the power overflows.
+    """
+    A, B, _ = _resolve(J, blocks, None)
+    check_scalar(tol, "tol", min_val=0.0, max_val=1e-3, include_min=False)
+    if k is None:
+        kk = np.arange(int(check_scalar(k_max, "k_max", min_val=0, max_val=10**6, integer=True)) + 1)
+    else:
+        kk = np.atleast_1d(np.asarray(k))
+        if kk.dtype.kind not in "iu" and not (kk.dtype.kind == "f" and np.all(np.mod(kk, 1) == 0)):
+            raise TypeError(f"k must be an array of non-negative integers; got dtype {kk.dtype}.")
+        kk = kk.astype(np.int64).ravel()
+        if kk.size == 0 or kk.min() < 0 or kk.max() > 10**12:
+            raise ValueError("k must be a non-empty array of integers in [0, 1e12].")
+    uniq, inv = np.unique(kk, return_inverse=True)
+    if B is not None:
+        vals = _power_norms_blocks(B, uniq)
+    else:
+        vals = _power_norms_dense(A, uniq, float(tol))
+    return vals[inv]
+
+
+def _kappa_rho(A: np.ndarray | None, B: np.ndarray | None) -> tuple[float, float]:
+    if B is not None:
+        return float(kappa2x2(B).max()), float(np.abs(eig2x2(B)).max())
+    w, kappa = _kappa_unit(A)
+    return kappa, float(np.abs(w).max())
+
+
+def transient_growth(
+    J: ArrayLike | None,
+    k_max: int = 100,
+    *,
+    blocks: np.ndarray | None = None,
+    kappa_V: float | None = None,
+) -> TransientResult:
+    """``||J^k||_2`` for ``k = 0..k_max`` with the eigenvector bound and the Kreiss bounds.
+
+    Parameters
+    ----------
+    J : array_like of shape (n, n), or None with ``blocks``
+    k_max : int
+        Number of steps (>= 1).
+    blocks : ndarray of shape (n // 2, 2, 2), optional
+        Orthogonally similar 2x2 blocks (closed forms; kappa(V) = max over blocks).
+    kappa_V : float, optional
+        Precomputed kappa(V) (unit columns); computed with ``numpy.linalg.eig`` otherwise
+        (``inf`` when numerically defective).
+
+    Returns
+    -------
+    TransientResult
+    """
+    A, B, _ = _resolve(J, blocks, None)
+    check_scalar(k_max, "k_max", min_val=1, max_val=10**6, integer=True)
+    if kappa_V is not None:
+        if isinstance(kappa_V, (bool, np.bool_)) or not isinstance(kappa_V, (int, float, np.integer, np.floating)):
+            raise TypeError(f"kappa_V must be a real number; got {type(kappa_V).__name__}.")
+        if not kappa_V >= 1:
+            raise ValueError(f"kappa_V must be >= 1 (or inf); got {kappa_V!r}.")
+    norms = power_norms(A, int(k_max), blocks=B)
+    kappa, rho = _kappa_rho(A, B)
+    if kappa_V is not None:
+        kappa = float(kappa_V)
+    k = np.arange(int(k_max) + 1)
+    with np.errstate(over="ignore", invalid="ignore"):
+        upper = np.full(k.size, math.inf) if not math.isfinite(kappa) else kappa * rho ** k.astype(float)
+    n = 2 * B.shape[0] if B is not None else A.shape[0]
+    K = kreiss_constant(A, blocks=B).value
+    i = int(np.argmax(norms))
+    return TransientResult(
+        k=k,
+        norms=norms,
+        upper=upper,
+        kreiss_lower=float(K),
+        kreiss_upper_linear=float(math.e * n * K),
+        peak=float(norms[i]),
+        peak_k=i,
+        kappa_V=float(kappa),
+        rho=rho,
+    )
+
+
+def expm_norms(A: ArrayLike, t: ArrayLike) -> np.ndarray:
+    """``||exp(t A)||_2`` for each time ``t`` (continuous time, ``dz/dt = A z``).
+
+    Parameters
+    ----------
+    A : array_like of shape (n, n), real or complex
+    t : array_like of shape (m,)
+        Times (any real values).
+
+    Returns
+    -------
+    ndarray of shape (m,), float64 (``inf`` on overflow)
+    """
+    M = check_matrix(A, "A")
+    tt = np.atleast_1d(np.asarray(t))
+    if tt.dtype == object or tt.dtype.kind not in "iuf":
+        raise TypeError(f"t must be a real numeric array; got dtype {tt.dtype}.")
+    tt = tt.astype(float).ravel()
+    if not np.all(np.isfinite(tt)):
+        raise ValueError("t must contain only finite numbers.")
+    T, Z = sla.schur(M, output="complex")  # ||e^{tA}|| = ||e^{tT}||, and expm of triangular T is cheaper/stabler
+    out = np.empty(tt.size)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for i, ti in enumerate(tt):
+            E = sla.expm(ti * T)
+            out[i] = sla.svdvals(E, check_finite=False)[0] if np.all(np.isfinite(E)) else np.inf
+    return out
