@@ -231,7 +231,8 @@ class LabPreset:
     v_mode : str
         Adam's frozen second moment (module docstring).
     lr, momentum, beta1, beta2, eps : float
-        Hyper-parameters (``momentum`` for heavy ball / Nesterov, ``beta1`` for Adam).
+        Hyper-parameters (``momentum`` for heavy ball / Nesterov, ``beta1`` for Adam). ``beta2`` does not enter
+        the frozen operator (``v_hat = c2 v`` is given); it only fixes ``QuadraticProblem.adam_state``.
     step : int
         Adam bias-correction step t (torch step number being taken).
     lr_range, momentum_range : tuple of float
