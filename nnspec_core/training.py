@@ -675,10 +675,21 @@ class _WindowProduct:
         return self.front[0] if self.back_prod is None else self.back_prod @ self.front[0]
 
 
+#: Above this size the spectral norm uses Lanczos bidiagonalisation (``svds``) instead of a full SVD.
+_NORM2_DENSE_MAX = 256
+
+
 def _norm2(A: np.ndarray) -> float:
-    """Spectral norm, ``inf`` if ``A`` is not finite."""
+    """Spectral norm ``sigma_max(A)`` (relative accuracy ~1e-12), ``inf`` if ``A`` is not finite."""
     if not np.all(np.isfinite(A)):
         return math.inf
+    d = min(A.shape)
+    if d > _NORM2_DENSE_MAX:
+        try:
+            v0 = np.ones(A.shape[1]) / math.sqrt(A.shape[1])
+            return float(spla.svds(A, k=1, tol=1e-13, v0=v0, return_singular_vectors=False)[0])
+        except (spla.ArpackNoConvergence, spla.ArpackError):
+            pass
     return float(np.linalg.norm(A, 2))
 
 
@@ -708,6 +719,9 @@ class Trainer:
     ----------
     config : TrainConfig, optional
         Defaults to ``TrainConfig()``.
+    analyse : bool
+        False trains without any operator analysis (records carry only losses, gradient norm, accuracy):
+        replays and timing baselines.
 
     Attributes
     ----------
@@ -719,7 +733,7 @@ class Trainer:
     n_params : int
     """
 
-    def __init__(self, config: TrainConfig | None = None) -> None:
+    def __init__(self, config: TrainConfig | None = None, *, analyse: bool = True) -> None:
         if config is None:
             config = TrainConfig()
         if not isinstance(config, TrainConfig):
@@ -753,7 +767,7 @@ class Trainer:
         self.diverged_reason = ""
         self.diverged_step = -1
         self._pause_requested = False
-        self._analysis_enabled = True  # False only for replays (realized_amplification)
+        self.analyse = bool(analyse)
 
     # ----- control
     @property
@@ -762,13 +776,13 @@ class Trainer:
         return self.status in ("stopped", "diverged", "finished")
 
     def pause(self) -> None:
-        """Make :meth:`run` return after the current record; a later :meth:`run` continues."""
+        """Make :meth:`run` return after the current record and yield nothing until :meth:`resume`."""
         if not self.done:
             self._pause_requested = True
             self.status = "paused"
 
     def resume(self) -> None:
-        """Clear a pause (a later :meth:`run` continues from the current step)."""
+        """Clear a pause; the next :meth:`run` continues from the current step."""
         if self.status == "paused":
             self._pause_requested = False
             self.status = "ready"
@@ -781,22 +795,26 @@ class Trainer:
     def run(self, max_records: int | None = None) -> Iterator[StepRecord]:
         """Yield records until the run ends, is paused or stopped, or ``max_records`` were yielded.
 
-        Calling ``run()`` on a paused trainer resumes it. No exception escapes for divergence: the
-        last record then has ``diverged=True`` and :attr:`status` is ``"diverged"``.
+        A paused trainer yields nothing until :meth:`resume` (``step_once`` still single-steps it). No
+        exception escapes for divergence: the last record then has ``diverged=True`` and :attr:`status`
+        is ``"diverged"``.
         """
-        self.resume()
+        if self.status == "paused":
+            return
         self._pause_requested = False
         n = 0
-        while not self.done and (max_records is None or n < max_records):
-            self.status = "running"
-            rec = self.step_once()
-            n += 1
-            yield rec
-            if self._pause_requested or self.status == "paused":
-                self._pause_requested = False
-                return
-        if self.status == "running":
-            self.status = "ready"
+        try:
+            while not self.done and (max_records is None or n < max_records):
+                self.status = "running"
+                rec = self.step_once()
+                n += 1
+                yield rec
+                if self._pause_requested or self.status == "paused":
+                    self._pause_requested = False
+                    return
+        finally:  # also when the consumer abandons the generator
+            if self.status == "running":
+                self.status = "ready"
 
     # ----- one step
     def _measure(self) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
@@ -841,7 +859,7 @@ class Trainer:
         if reason:
             return self._diverge(StepRecord(**base, diverged=True), reason)
         analysis: dict[str, Any] = {}
-        if self._analysis_enabled and t % c.analyze_every == 0:
+        if self.analyse and t % c.analyze_every == 0:
             t0 = time.perf_counter()
             try:
                 with np.errstate(all="ignore"):
@@ -1171,7 +1189,9 @@ class AmplificationResult:
     complete: bool
 
 
-def realized_amplification(config: TrainConfig, *, start: int, horizon: int | None = None) -> AmplificationResult:
+def realized_amplification(
+    config: TrainConfig | TrainingResult, *, start: int, horizon: int | None = None
+) -> AmplificationResult:
     """Replay a run deterministically from its config and compare realized with predicted growth.
 
     Trains ``start`` steps without analysis, then for ``j = 0..K-1`` builds the dense analytic operator
@@ -1179,8 +1199,8 @@ def realized_amplification(config: TrainConfig, *, start: int, horizon: int | No
 
     Parameters
     ----------
-    config : TrainConfig
-        The run's configuration (``TrainingResult.config``); dense sizes only.
+    config : TrainConfig or TrainingResult
+        The run's configuration (or the run itself); dense path only.
     start : int
         Start step s, ``0 <= s <= config.steps``.
     horizon : int or None
@@ -1190,13 +1210,19 @@ def realized_amplification(config: TrainConfig, *, start: int, horizon: int | No
     -------
     AmplificationResult
     """
+    if isinstance(config, TrainingResult):
+        config = config.config
     if not isinstance(config, TrainConfig):
-        raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}.")
+        raise TypeError(f"config must be a TrainConfig or TrainingResult; got {type(config).__name__}.")
     s = int(check_scalar(start, "start", min_val=0, max_val=config.steps, integer=True))
     K = horizon if horizon is not None else (config.realized_horizon or 10)
     K = int(check_scalar(K, "horizon", min_val=1, max_val=10_000, integer=True))
-    tr = Trainer(replace(config, keep_snapshots=False, realized_horizon=0))
-    tr._analysis_enabled = False
+    tr = Trainer(replace(config, keep_snapshots=False, realized_horizon=0), analyse=False)
+    if tr.path != "dense":
+        raise ValueError(
+            f"config must select the dense path for realized_amplification; got {tr.n_params} parameters "
+            f"(dense_limit {config.dense_limit}, matrix_free {config.matrix_free})."
+        )
     while tr.t < s and not tr.done:
         tr.step_once()
     k = np.arange(K + 1)

@@ -216,6 +216,12 @@ def test_realized_amplification_past_the_end_is_incomplete():
     assert not amp.complete and np.isfinite(amp.realized[2]) and np.isnan(amp.realized[3])
     with pytest.raises(ValueError, match="start must be <= 4"):
         realized_amplification(cfg, start=5)
+    with pytest.raises(ValueError, match="config must select the dense path"):
+        realized_amplification(replace(cfg, matrix_free=True), start=0)
+    with pytest.raises(TypeError, match="config must be a TrainConfig or TrainingResult"):
+        realized_amplification({"steps": 3}, start=0)
+    res = train(cfg)
+    np.testing.assert_array_equal(realized_amplification(res, start=3, horizon=3).realized, amp.realized)
 
 
 def test_realized_is_nan_when_not_every_step_is_analysed():
@@ -313,7 +319,11 @@ def test_pause_resume_stop_and_streaming_equals_one_shot():
         if rec.step == 2:
             tr.pause()
     assert [r.step for r in got] == [0, 1, 2] and tr.status == "paused"
-    got += list(tr.run(max_records=3))
+    assert list(tr.run()) == [] and tr.t == 3  # paused: nothing until resume
+    got.append(tr.step_once())  # a single step while paused
+    assert tr.status == "paused"
+    tr.resume()
+    got += list(tr.run(max_records=2))
     assert tr.status == "ready" and tr.t == 6
     got.append(tr.step_once())
     got += list(tr.run())
