@@ -1,0 +1,487 @@
+"""Operator Lab UI pieces: number formatting, the "walk through an EP" figure, widgets and their callbacks.
+
+The numerics live in :mod:`nnspec_core.lab`; this module only turns widget values into a
+:class:`nnspec_core.lab.LabSettings`, moves sliders (preset, map click, snap) through
+``st.session_state`` callbacks (which run before the widgets are created on the rerun), and draws
+the walk animation (a pure Plotly builder, :func:`plot_ep_walk`, no numerics).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from nnspec_core.lab import LabSettings, LabWalk, settings_from_preset
+from nnspec_core.quadratic import LAB_COORDS, LAB_OPTIMIZERS, PRESETS
+from nnspec_core.theme import DEFAULT_THEME, Theme, apply_theme
+
+DEFAULT_PRESET = "critical_damping"
+OPT_NAMES = {"gd": "gradient descent", "heavy_ball": "heavy ball", "nesterov": "Nesterov", "adam": "Adam (frozen M)"}
+COORD_NAMES = {
+    "history": "history [θₖ; θₖ₋₁]",
+    "buffer": "torch buffer [θ; b]",
+    "scaled": "scaled [θ; u], u = η c₁ M m",
+    "raw": "torch [θ; m]",
+    "theta": "θ",
+}
+V_MODE_NAMES = {"aligned": "fitted to the unrotated H", "diag": "fitted to the rotated H", "ones": "M = I"}
+LOG_LR = (-5.0, 1.0, 0.001)  # slider over log10 eta: min, max, step
+BETA = (0.0, 0.999, 0.001)
+EXACT_KEY = "_lab_lr_exact"  # exact eta after a snap (the slider holds log10 eta rounded to its step)
+MSG_KEY = "_lab_message"
+
+
+# ------------------------------------------------------------------------------------ formatting
+def fmt(x: float, digits: int = 3) -> str:
+    """Short number for cards: ``3.2e4``, ``0.123``, ``∞`` for inf, ``—`` for NaN."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    x = float(x)
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    if x != 0 and (abs(x) >= 1e4 or abs(x) < 1e-3):
+        mant, exp = f"{x:.{max(digits - 1, 1)}e}".split("e")
+        mant = mant.rstrip("0").rstrip(".")
+        return f"{mant}e{int(exp)}"
+    return f"{x:.{digits}g}"
+
+
+def fmt_pct(x: float) -> str:
+    """Signed percentage (``+1.2 %``), ``0 %`` below 1e-9, ``—`` for NaN."""
+    if math.isnan(x):
+        return "—"
+    if abs(x) < 1e-9:
+        return "0 % (at the EP)"
+    return f"{100 * x:+.3g} %"
+
+
+# ------------------------------------------------------------------------------------ walk figure
+def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = "", animate: bool = True) -> go.Figure:
+    """Eigenvalues in the complex plane and κ(V) against η while η sweeps across an exceptional point.
+
+    Left: unit circle, the path of the colliding pair over all frames (faint), and the eigenvalues of
+    the current frame (all of J's, the colliding pair highlighted). Right: κ(V) against η (log-log)
+    with the EP marked and the current frame as a marker (κ = ∞ at the EP frame is drawn at the top
+    of the axis and labelled "∞"). With ``animate`` the figure has one Plotly frame per sweep
+    value, a play button and a slider; it starts at the first frame.
+
+    Parameters
+    ----------
+    walk : LabWalk
+        Frames from :func:`nnspec_core.lab.lab_walk` (``lr`` of shape (m,), ``eigenvalues`` (m, d),
+        ``mode_eigenvalues`` (m, 2), ``kappa_V`` (m,)).
+    theme : Theme
+    title : str
+    animate : bool
+        Add frames, play button and slider; otherwise a static figure showing the EP frame.
+
+    Returns
+    -------
+    plotly.graph_objects.Figure
+    """
+    m = walk.lr.size
+    kap = np.asarray(walk.kappa_V, float)
+    finite = kap[np.isfinite(kap)]
+    top = float(finite.max()) * 3.0 if finite.size else 10.0
+    kap_draw = np.where(np.isfinite(kap), kap, top)
+    pair = walk.mode_eigenvalues
+    fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.12,
+                        subplot_titles=("eigenvalues μ of J", "κ(V) against η"))  # fmt: skip
+    t = np.linspace(0, 2 * np.pi, 241)
+    ink = theme.text_color
+    fig.add_trace(go.Scatter(x=np.cos(t), y=np.sin(t), mode="lines", name="|μ| = 1", hoverinfo="skip",
+                             line=dict(color=ink, width=1, dash="dot")), row=1, col=1)  # fmt: skip
+    fig.add_trace(go.Scatter(x=pair.real.ravel(), y=pair.imag.ravel(), mode="markers", name="path of the pair",
+                             marker=dict(size=4, color=theme.color(5), opacity=0.45), hoverinfo="skip"),
+                  row=1, col=1)  # fmt: skip
+    fig.add_trace(go.Scatter(x=walk.lr, y=np.where(np.isfinite(kap), kap, np.nan), mode="lines", name="κ(V)",
+                             line=dict(color=theme.color(0), width=theme.line_width)), row=1, col=2)  # fmt: skip
+    fig.add_vline(x=walk.lr_ep, line=dict(color=theme.color(1), width=1, dash="dash"), row=1, col=2)
+    start = 0 if animate else walk.ep_index
+
+    def moving(i: int) -> list[go.Scatter]:
+        e = walk.eigenvalues[i]
+        label = f"η = {fmt(walk.lr[i])}, κ(V) = {fmt(kap[i])}"
+        return [
+            go.Scatter(x=e.real, y=e.imag, mode="markers", name="eigenvalues of J",
+                       marker=dict(size=theme.marker_size, color=theme.color(2), symbol="circle")),
+            go.Scatter(x=pair[i].real, y=pair[i].imag, mode="markers", name="colliding pair",
+                       marker=dict(size=1.6 * theme.marker_size, color=theme.color(1), symbol="x")),
+            go.Scatter(x=[walk.lr[i]], y=[kap_draw[i]], mode="markers+text", name="current η",
+                       text=[fmt(kap[i])], textposition="top center", hovertemplate=label + "<extra></extra>",
+                       marker=dict(size=1.6 * theme.marker_size, color=theme.color(1), symbol="star")),
+        ]  # fmt: skip
+
+    for tr, col in zip(moving(start), (1, 1, 2), strict=True):
+        fig.add_trace(tr, row=1, col=col)
+    moving_idx = [3, 4, 5]
+    lim = max(1.1, float(np.abs(walk.eigenvalues).max()) * 1.05)
+    fig.update_xaxes(range=[-lim, lim], title_text="Re μ", row=1, col=1)
+    fig.update_yaxes(range=[-lim, lim], title_text="Im μ", scaleanchor="x", scaleratio=1, row=1, col=1)
+    fig.update_xaxes(type="log", title_text="learning rate η", row=1, col=2)
+    fig.update_yaxes(type="log", title_text="κ(V)", range=[0, math.log10(top) + 0.3], row=1, col=2)
+    fig.add_annotation(x=math.log10(walk.lr_ep), y=1.0, yref="y2 domain", xref="x2", text="EP", showarrow=False,
+                       yanchor="bottom", font=dict(color=theme.color(1)))  # fmt: skip
+    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), height=440, showlegend=True,
+                      legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom"),
+                      uirevision="ep_walk")  # fmt: skip
+    if animate:
+        fig.frames = [go.Frame(data=moving(i), traces=moving_idx, name=str(i)) for i in range(m)]
+        still = dict(frame=dict(duration=0, redraw=False), mode="immediate")
+        play = dict(frame=dict(duration=120, redraw=False), transition=dict(duration=0), mode="immediate",
+                    fromcurrent=True)  # fmt: skip
+        buttons = [dict(label="▶ play", method="animate", args=[None, play]),
+                   dict(label="❚❚ pause", method="animate", args=[[None], still])]  # fmt: skip
+        steps = [dict(method="animate", label=f"{walk.lr[i]:.3g}", args=[[str(i)], still]) for i in range(m)]
+        fig.update_layout(
+            updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=1.22, xanchor="left", yanchor="top",
+                              direction="left", buttons=buttons)],
+            sliders=[dict(active=start, x=0.0, len=1.0, y=-0.12, currentvalue=dict(prefix="η = "), steps=steps)],
+            margin=dict(t=110, b=120),
+        )  # fmt: skip
+    return apply_theme(fig, theme)
+
+
+# ------------------------------------------------------------------------------------ widget state
+def preset_widget_values(key: str) -> dict[str, Any]:
+    """Widget values (by widget key) that the preset ``key`` sets."""
+    p = PRESETS[key]
+    s = settings_from_preset(key)
+    vals: dict[str, Any] = {
+        "opt": p.optimizer,
+        "spec": p.spectrum,
+        "lam1": float(p.eigenvalues[0]),
+        "lam2": float(p.eigenvalues[1]) if len(p.eigenvalues) > 1 else 0.1,
+        "n": int(p.n),
+        "log_kH": round(math.log10(p.kappa_H), 1),
+        "lam_max": float(p.lam_max),
+        "angle": int(round(math.degrees(p.angle))),
+        "v_mode": p.v_mode,
+        "step": int(p.step),
+        "log_lr": round(math.log10(p.lr), 3),
+        "beta": round(s.momentum, 3),
+        "k_max": int(p.k_max),
+        "th1": float(p.theta0[0]),
+        "th2": float(p.theta0[1]),
+        "lr_win": (round(math.log10(p.lr_range[0]), 1), round(math.log10(p.lr_range[1]), 1)),
+        "coords_m": p.coords if p.optimizer in ("heavy_ball", "nesterov") else "history",
+        "coords_a": p.coords if p.optimizer == "adam" else "scaled",
+    }
+    return vals
+
+
+def apply_preset(session: Any) -> None:
+    """Callback of the preset selector: move every slider to the chosen preset (before they are drawn)."""
+    key = session.get("preset", DEFAULT_PRESET)
+    for k, v in preset_widget_values(key).items():
+        session[k] = v
+    session[EXACT_KEY] = float(PRESETS[key].lr)
+    session.pop(MSG_KEY, None)
+
+
+def resolve_lr(log_lr: float, preset_key: str, session: Any) -> float:
+    """η from the log₁₀ η slider; an exact value (after a snap or from the preset) wins if the slider still shows it."""
+    half = 0.5 * LOG_LR[2] + 1e-12
+    for cand in (session.get(EXACT_KEY), float(PRESETS[preset_key].lr)):
+        if cand and abs(math.log10(cand) - log_lr) <= half:
+            return float(cand)
+    return float(10.0**log_lr)
+
+
+def set_lr_beta(session: Any, lr: float, beta: float | None, *, exact: bool = False) -> None:
+    """Move the η (and β) sliders; keep the exact η when ``exact``."""
+    lo, hi, step = LOG_LR
+    session["log_lr"] = float(min(max(round(math.log10(lr) / step) * step, lo), hi))
+    session["log_lr"] = round(session["log_lr"], 3)
+    if beta is not None:
+        session["beta"] = round(min(max(float(beta), BETA[0]), BETA[1]), 3)
+    if exact:
+        session[EXACT_KEY] = float(lr)
+    else:
+        session.pop(EXACT_KEY, None)
+
+
+def map_click(session: Any, chart_key: str) -> None:
+    """``on_select`` callback of the κ(V) map: the clicked grid point becomes the current (η, β)."""
+    state = session.get(chart_key)
+    try:
+        points = state["selection"]["points"]
+    except (KeyError, TypeError):
+        return
+    for pt in points:
+        cd = pt.get("customdata") if isinstance(pt, dict) else None
+        if cd is not None and len(cd) >= 2:
+            set_lr_beta(session, float(cd[0]), float(cd[1]))
+            session.pop(MSG_KEY, None)
+            return
+
+
+def snap(session: Any, settings_fn: Callable[[], LabSettings], snap_fn: Callable[[LabSettings], Any]) -> None:
+    """Callback of "Snap to nearest EP": move η to the nearest exceptional point (β fixed)."""
+    try:
+        s = settings_fn()
+        target = snap_fn(s)
+    except (ValueError, TypeError) as err:
+        session[MSG_KEY] = ("error", str(err).splitlines()[0])
+        return
+    if not target.found:
+        session[MSG_KEY] = ("info", "No exceptional point along η here: "
+                            + ("gradient descent on a symmetric H has none (J is symmetric)."
+                               if s.optimizer == "gd" else "none inside the η slider range at this β."))  # fmt: skip
+        return
+    set_lr_beta(session, target.lr, None, exact=True)
+    session[MSG_KEY] = ("success", f"Snapped η to {fmt(target.lr, 6)} ({target.branch} EP of the mode with curvature "
+                        f"{fmt(target.lam)}); the numerical search found {fmt(target.lr_numeric, 6)}.")  # fmt: skip
+
+
+def coords_key(optimizer: str) -> str | None:
+    """Widget key of the state-convention selector for ``optimizer`` (None for gd)."""
+    return {"heavy_ball": "coords_m", "nesterov": "coords_m", "adam": "coords_a"}.get(optimizer)
+
+
+def lab_settings(v: dict[str, Any], *, lr: float) -> LabSettings:
+    """:class:`LabSettings` from widget values ``v`` (keys as in :func:`preset_widget_values`)."""
+    opt = v["opt"]
+    ck = coords_key(opt)
+    coords = v[ck] if ck else "theta"
+    if v["spec"] == "log":
+        n, kH, lmax = int(v["n"]), 10.0 ** float(v["log_kH"]), float(v["lam_max"])
+        lam = tuple(float(x) for x in lmax * np.geomspace(1.0, 1.0 / kH, n))
+    else:
+        lam = (float(v["lam1"]), float(v["lam2"]))
+    lo, hi = v["lr_win"]
+    return LabSettings(
+        optimizer=opt, coords=coords, eigenvalues=lam, angle=math.radians(float(v["angle"])),
+        v_mode=v["v_mode"], lr=lr, momentum=float(v["beta"]) if opt != "gd" else 0.0, step=int(v["step"]),
+        lr_range=(10.0 ** float(lo), 10.0 ** float(hi)), k_max=int(v["k_max"]),
+        theta0=(float(v["th1"]), float(v["th2"])),
+    )  # fmt: skip
+
+
+_PRETTY = (("beta1", "β₁"), ("beta", "β"), ("eta", "η"), ("lam_max", "λ_max"), ("lam", "λ"), ("sqrt", "√"),
+           ("rho(J)", "ρ(J)"), ("rho", "ρ"), ("kappa(V)", "κ(V)"), ("kappa", "κ"), ("||J^k||", "‖Jᵏ‖"), ("^2", "²"),
+           ("!=", "≠"), ("theta", "θ"), ("*", "·"))  # fmt: skip
+
+
+def pretty(text: str) -> str:
+    """Preset captions with Unicode symbols (``eta*lam`` -> ``η·λ``)."""
+    for a, b in _PRETTY:
+        text = text.replace(a, b)
+    return text
+
+
+def merged_curves(curves: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """One legend entry per EP branch: the curves of all modes joined with NaN gaps (display only)."""
+    out: dict[str, tuple[list, list]] = {}
+    for c in curves:
+        xs, ys = out.setdefault(c.branch, ([], []))
+        xs += [c.x, [np.nan]]
+        ys += [c.y, [np.nan]]
+    return [(f"EP ({b} branch)", np.concatenate(x), np.concatenate(y)) for b, (x, y) in out.items()]
+
+
+def controls(st: Any, d: dict[str, Any]) -> dict[str, Any]:
+    """Draw the lab's widgets (defaults ``d`` from the preset, values bound to the URL); return their values."""
+    q = dict(bind="query-params")
+    v: dict[str, Any] = {}
+    v["opt"] = st.selectbox("Optimizer", LAB_OPTIMIZERS, index=LAB_OPTIMIZERS.index(d["opt"]),
+                            format_func=OPT_NAMES.get, key="opt", **q)  # fmt: skip
+    for key in ("coords_m", "coords_a"):
+        v[key] = st.session_state.get(key, d[key])
+    ck = coords_key(v["opt"])
+    if ck:
+        opts = LAB_COORDS[v["opt"]]
+        v[ck] = st.radio("State coordinates", opts, index=opts.index(d[ck]) if d[ck] in opts else 0,
+                         format_func=COORD_NAMES.get, key=ck, horizontal=True, **q)  # fmt: skip
+    beta_name = "β₁" if v["opt"] == "adam" else "β"
+    v["log_lr"] = st.slider("log₁₀ η (learning rate)", *LOG_LR[:2], value=d["log_lr"], step=LOG_LR[2], format="%.3f",
+                            key="log_lr", **q)  # fmt: skip
+    v["beta"] = st.slider(f"momentum {beta_name}", *BETA[:2], value=d["beta"], step=BETA[2], format="%.3f",
+                          key="beta", disabled=v["opt"] == "gd", **q)  # fmt: skip
+    st.markdown("**Hessian H of the loss ½ θᵀHθ**")
+    v["spec"] = st.radio("H from", ("values", "log"), index=("values", "log").index(d["spec"]), horizontal=True,
+                         format_func={"values": "two eigenvalues", "log": "log-spaced, condition κ(H)"}.get,
+                         key="spec", **q)  # fmt: skip
+    if v["spec"] == "values":
+        v["lam1"] = st.slider("λ₁", -2.0, 10.0, value=d["lam1"], step=0.01, key="lam1", **q)
+        v["lam2"] = st.slider("λ₂", -2.0, 10.0, value=d["lam2"], step=0.01, key="lam2", **q)
+    else:
+        v["n"] = st.slider("number of eigenvalues n", 2, 8, value=d["n"], key="n", **q)
+        v["log_kH"] = st.slider("log₁₀ κ(H)", 0.0, 4.0, value=d["log_kH"], step=0.1, key="log_kH", **q)
+        v["lam_max"] = st.slider("λ_max", 0.01, 10.0, value=d["lam_max"], step=0.01, key="lam_max", **q)
+    for key in ("lam1", "lam2", "n", "log_kH", "lam_max", "angle", "v_mode", "step"):
+        v.setdefault(key, st.session_state.get(key, d[key]))
+    if v["opt"] == "adam":
+        v["angle"] = st.slider("rotation of H against the axes (degrees)", 0, 90, value=d["angle"], key="angle",
+                               help="At 0° H and Adam's diagonal M commute; rotating gives [H, M] ≠ 0.",
+                               **q)  # fmt: skip
+        v["v_mode"] = st.selectbox("Adam's second moment v̂", tuple(V_MODE_NAMES), format_func=V_MODE_NAMES.get,
+                                   index=tuple(V_MODE_NAMES).index(d["v_mode"]), key="v_mode", **q)  # fmt: skip
+        v["step"] = st.slider("bias-correction step t", 1, 100, value=d["step"], key="step", **q)
+    with st.expander("Horizon, start point and map window"):
+        v["k_max"] = st.slider("steps k shown", 10, 2000, value=d["k_max"], step=10, key="k_max", **q)
+        v["th1"] = st.slider("start θ₀ (first coordinate)", -2.0, 2.0, value=d["th1"], step=0.1, key="th1", **q)
+        v["th2"] = st.slider("start θ₀ (other coordinates)", -2.0, 2.0, value=d["th2"], step=0.1, key="th2", **q)
+        v["lr_win"] = st.slider("map window: log₁₀ η range", -5.0, 1.0, value=d["lr_win"], step=0.5, key="lr_win",
+                                **q)  # fmt: skip
+    if v["lr_win"][1] <= v["lr_win"][0]:
+        v["lr_win"] = (v["lr_win"][0], v["lr_win"][0] + 0.5)
+    return v
+
+
+EP_TEXT = (
+    "An exceptional point (EP) is a setting where two eigenvalues of J and their eigenvectors merge into one: "
+    "J can no longer be diagonalised. Close to it the two eigenvectors are almost parallel, so writing a vector in "
+    "the eigenvector basis needs huge, cancelling coefficients: κ(V) grows like 1/√(distance to the EP) and is ∞ "
+    "at the EP. Press ▶: on one side the two eigenvalues are real, they collide on the real axis at the EP and "
+    "leave as a complex pair (or the reverse), while κ(V) spikes."
+)
+
+
+def cards(st: Any, r: Any) -> None:
+    """The six metric cards of the lab (ρ, κ(V), distance to the nearest EP, peak, Kreiss, ‖[H, M]‖)."""
+    row1, row2 = st.columns(3), st.columns(3)
+    row1[0].metric("ρ(J) spectral radius", fmt(r.rho, 5), help="Largest |μ|. Below 1, ‖Jᵏ‖ → 0 eventually.")
+    kap = "∞ (at an EP)" if r.at_ep else fmt(r.kappa_V)
+    row1[1].metric("κ(V) eigenvector condition", kap,
+                   help="cond₂ of the eigenvector matrix (unit columns). 1 for a normal J, ∞ at an EP.")  # fmt: skip
+    if math.isnan(r.ep_lr):
+        ep_val, ep_help = "none", "This optimizer has no exceptional point here (gradient descent: J is symmetric)."
+    else:
+        ep_val = fmt_pct(r.ep_rel)
+        ep_help = (f"How far η is from the nearest EP along η: η_EP = {fmt(r.ep_lr, 6)} ({r.ep_branch} branch, "
+                   f"mode curvature {fmt(r.ep_lam)}). Matrix distance to the nearest defective matrix ≈ "
+                   f"{fmt(r.ep_distance)} (2-norm).")  # fmt: skip
+    row1[2].metric("η away from the nearest EP", ep_val, help=ep_help)
+    peak = "diverges (ρ > 1)" if r.diverges else f"{fmt(r.peak)} at k = {r.peak_k}"
+    row2[0].metric("peak ‖Jᵏ‖₂", peak, help=f"Largest ‖Jᵏ‖₂ for k ≤ {r.settings.k_max}: worst-case amplification.")
+    row2[1].metric("Kreiss constant K(J)", fmt(r.kreiss),
+                   help="A guaranteed lower bound on sup ‖Jᵏ‖ (Kreiss matrix theorem); ∞ when ρ > 1.")  # fmt: skip
+    comm = fmt(r.commutator) if r.settings.optimizer == "adam" else "— (no M)"
+    row2[2].metric("‖[H, M]‖₂ commutator", comm,
+                   help="Adam's preconditioner M against H: 0 when they commute (rotation 0°).")  # fmt: skip
+
+
+def map_figure(r: Any, pmap: Any, theme: Theme) -> go.Figure:
+    """The clickable log₁₀ κ(V) map with ρ = 1 contour, EP curves and the current point."""
+    from nnspec_core.figures import plot_param_map
+
+    s = r.settings
+    y_name = {"adam": "β₁", "gd": "β (not used by GD)"}.get(s.optimizer, "momentum β")
+    return plot_param_map(pmap.x, pmap.y, pmap.log10_kappa, x_name="learning rate η", y_name=y_name, z_cap=8.0,
+                          contour_z=pmap.rho, curves=merged_curves(r.ep_curves), marker=(s.lr, s.momentum),
+                          title="log₁₀ κ(V) over (η, β)", theme=theme)  # fmt: skip
+
+
+def spectrum_figure(r: Any, theme: Theme) -> go.Figure:
+    """Eigenvalues of J with the unit circle and ε-pseudospectral contours."""
+    from nnspec_core.figures import plot_spectrum
+
+    ps = r.pseudo
+    return plot_spectrum(r.eigenvalues, cond=r.eigval_condition, pseudo=(ps.re, ps.im, ps.sigma_min),
+                         eps_levels=r.eps_levels, title="eigenvalues μ of J and ε-pseudospectra",
+                         theme=theme)  # fmt: skip
+
+
+def transient_figure(r: Any, theme: Theme) -> go.Figure:
+    """‖Jᵏ‖₂ against k with the κ(V)ρᵏ upper bound and the Kreiss lower bound."""
+    from nnspec_core.figures import plot_transient
+
+    upper = r.upper_bound if np.isfinite(r.upper_bound).any() else None
+    kreiss = r.kreiss if math.isfinite(r.kreiss) else None
+    return plot_transient(r.k, r.power_norms, upper=upper, kreiss_lower=kreiss, title="transient growth ‖Jᵏ‖₂",
+                          theme=theme)  # fmt: skip
+
+
+def trajectory_figure(r: Any, theme: Theme) -> go.Figure:
+    """Iterates in θ-space (2-D H: on the loss level sets; otherwise the first two coordinates)."""
+    from nnspec_core.figures import plot_trajectory_2d
+
+    if r.H.shape[0] == 2:
+        return plot_trajectory_2d(r.thetas, H=r.H, title="iterates θₖ in θ-space", theme=theme)
+    return plot_trajectory_2d(r.thetas[:, :2], title="iterates θₖ (first two coordinates)", theme=theme)
+
+
+def cli_command(s: LabSettings, preset: str) -> str:
+    """The ``python -m nnspec_core lab ...`` command that regenerates the lab's figures and data."""
+    lam = ",".join(repr(float(x)) for x in s.eigenvalues)
+    return (f"python -m nnspec_core lab --optimizer {s.optimizer} --coords {s.coords} --eigenvalues {lam} "
+            f"--angle {s.angle!r} --v-mode {s.v_mode} --lr {s.lr!r} --momentum {s.momentum!r} --step {s.step} "
+            f"--lr-range {s.lr_range[0]!r} {s.lr_range[1]!r} --k-max {s.k_max} "
+            f"--theta0 {s.theta0[0]!r} {s.theta0[1]!r} --out operator_lab_{preset}.zip")  # fmt: skip
+
+
+def bundle(figs: dict[str, go.Figure], r: Any, pmap: Any, s: LabSettings, preset: str) -> bytes:
+    """The "Download everything" zip: figures (PNG/SVG/PDF/HTML), data, settings and CLI command."""
+    import dataclasses
+
+    from nnspec_core.export import bundle_zip
+
+    data = {
+        "operator_J": r.J,
+        "eigenvalues": {"re": r.eigenvalues.real.copy(), "im": r.eigenvalues.imag.copy(),
+                        "eigval_condition": r.eigval_condition},
+        "transient": {"k": r.k.astype(float), "norm_Jk": r.power_norms, "kappa_rho_k": r.upper_bound},
+        "trajectory_theta": r.thetas,
+        "map_log10_kappa": pmap.log10_kappa,
+        "map_rho": pmap.rho,
+        "map_axes": {"lr": pmap.x, "momentum": pmap.y},
+        "pseudospectrum_sigma_min": r.pseudo.sigma_min,
+        "pseudospectrum_axes": {"re": r.pseudo.re, "im": r.pseudo.im},
+        "cards": {"rho": r.rho, "kappa_V": r.kappa_V, "at_ep": r.at_ep, "ep_lr": r.ep_lr, "ep_rel": r.ep_rel,
+                  "ep_branch": r.ep_branch, "ep_distance": r.ep_distance, "peak": r.peak, "peak_k": r.peak_k,
+                  "kreiss": r.kreiss, "commutator": r.commutator, "departure": r.departure},
+    }  # fmt: skip
+    settings = dataclasses.asdict(s) | {"preset": preset}
+    return bundle_zip(figs, data=data, settings=settings, cli_command=cli_command(s, preset))
+
+
+def export_section(st: Any, figs: dict[str, go.Figure], r: Any, pmap: Any, s: LabSettings, preset: str) -> None:
+    """Per-figure HTML downloads and "Download everything" (the zip is built only when clicked)."""
+    from nnspec_core.export import figure_html
+
+    with st.expander("Export: download everything"):
+        st.caption("The zip holds every figure as PNG, SVG, PDF and HTML, the data behind them (CSV), the "
+                   "settings (JSON) and the command that regenerates them. It is built when you click.")  # fmt: skip
+        st.download_button("Download everything (.zip)", data=lambda: bundle(figs, r, pmap, s, preset),
+                           file_name=f"operator_lab_{preset}.zip", mime="application/zip", key="lab_zip",
+                           on_click="ignore")  # fmt: skip
+        cols = st.columns(len(figs))
+        for col, (name, fig) in zip(cols, figs.items(), strict=True):
+            col.download_button(f"{name}.html", data=lambda f=fig, n=name: figure_html(f, filename=n),
+                                file_name=f"{name}.html", mime="text/html", key=f"lab_html_{name}",
+                                on_click="ignore")  # fmt: skip
+
+
+__all__ = [
+    "fmt",
+    "fmt_pct",
+    "plot_ep_walk",
+    "preset_widget_values",
+    "apply_preset",
+    "resolve_lr",
+    "set_lr_beta",
+    "map_click",
+    "snap",
+    "coords_key",
+    "lab_settings",
+    "cards",
+    "map_figure",
+    "spectrum_figure",
+    "transient_figure",
+    "trajectory_figure",
+    "cli_command",
+    "bundle",
+    "export_section",
+    "EP_TEXT",
+    "pretty",
+    "merged_curves",
+    "controls",
+    "LAB_OPTIMIZERS",
+    "LAB_COORDS",
+]

@@ -1,0 +1,108 @@
+"""Operator Lab: the update operator J on a quadratic loss; hunt exceptional points with sliders."""
+
+import dataclasses
+
+import streamlit as st
+
+from nnspec_app import lab_ui as ui_lab
+from nnspec_app.ui import current_theme, init_state, show_chart, user_errors
+from nnspec_core.lab import LabSettings, lab_map, lab_state, lab_walk, snap_target
+from nnspec_core.quadratic import PRESETS
+
+init_state()
+
+
+@st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
+def _state(fields: tuple):
+    return lab_state(LabSettings(*fields), include_map=False)
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def _map(fields: tuple):  # the map does not depend on lr / momentum / horizon: cached apart
+    return lab_map(LabSettings(*fields))
+
+
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def _walk(fields: tuple):
+    return lab_walk(LabSettings(*fields))
+
+
+@st.cache_data(max_entries=32, ttl=3600, show_spinner=False)
+def _snap(fields: tuple):
+    return snap_target(LabSettings(*fields), lr_bounds=(10.0 ** ui_lab.LOG_LR[0], 10.0 ** ui_lab.LOG_LR[1]))
+
+
+def _current_settings() -> LabSettings:
+    ss = st.session_state
+    defaults = ui_lab.preset_widget_values(ss.get("preset", ui_lab.DEFAULT_PRESET))
+    v = {k: ss.get(k, dv) for k, dv in defaults.items()}
+    return ui_lab.lab_settings(v, lr=ui_lab.resolve_lr(v["log_lr"], ss.get("preset", ui_lab.DEFAULT_PRESET), ss))
+
+
+def _map_fields(s: LabSettings) -> tuple:
+    return dataclasses.astuple(dataclasses.replace(s, lr=1.0, momentum=0.0, k_max=1, theta0=(1.0, 1.0)))
+
+
+st.title("Operator Lab")
+st.caption(
+    "One optimizer step on the quadratic loss ½ θᵀHθ is a matrix: z ↦ J z. Its eigenvalues μ decide whether "
+    "training converges (all |μ| < 1), but not how much it grows first. Move the sliders, click the map, and "
+    "find the exceptional points, where two eigenvalues and their eigenvectors merge."
+)
+preset = st.selectbox("Preset", list(PRESETS), format_func=lambda k: PRESETS[k].title, key="preset",
+                      bind="query-params", on_change=ui_lab.apply_preset, args=(st.session_state,))  # fmt: skip
+st.caption(ui_lab.pretty(PRESETS[preset].description))
+left, right = st.columns([1, 3], gap="medium")
+with left:
+    vals = ui_lab.controls(st, ui_lab.preset_widget_values(preset))
+    lr = ui_lab.resolve_lr(vals["log_lr"], preset, st.session_state)
+    st.caption(f"η = {ui_lab.fmt(lr, 6)}")
+    st.button("Snap to nearest EP", key="snap_btn", on_click=ui_lab.snap,
+              args=(st.session_state, _current_settings, lambda s: _snap(dataclasses.astuple(s))),
+              help="Move η to the nearest exceptional point (β fixed).")  # fmt: skip
+    msg = st.session_state.get(ui_lab.MSG_KEY)
+    if msg:
+        getattr(st, msg[0])(msg[1])
+
+with user_errors():
+    settings = ui_lab.lab_settings(vals, lr=lr)
+    res = _state(dataclasses.astuple(settings))
+    pmap = _map(_map_fields(settings))
+theme = current_theme()
+with right:
+    ui_lab.cards(st, res)
+    c1, c2 = st.columns(2)
+    with c1:
+        fig_map = ui_lab.map_figure(res, pmap, theme)
+        show_chart(fig_map, key="lab_map", filename="kappa_map",
+                   on_select=lambda: ui_lab.map_click(st.session_state, "lab_map"))  # fmt: skip
+        st.caption("Click the map to move (η, β) there. Dark = well-conditioned eigenvectors; bright = κ(V) huge. "
+                   "Dashed: ρ(J) = 1 (beyond it training diverges); lines: exceptional points.")  # fmt: skip
+    with c2:
+        fig_spec = ui_lab.spectrum_figure(res, theme)
+        show_chart(fig_spec, key="lab_spectrum", filename="spectrum")
+        st.caption("Eigenvalues μ of J with the unit circle and ε-pseudospectra: where ‖(zI − J)⁻¹‖ > 1/ε. "
+                   "Near an EP the contours balloon although the eigenvalues stay inside the circle.")  # fmt: skip
+    c3, c4 = st.columns(2)
+    with c3:
+        fig_tr = ui_lab.transient_figure(res, theme)
+        show_chart(fig_tr, key="lab_transient", filename="transient")
+        st.caption("ρ < 1 does not mean “no growth”: ‖Jᵏ‖ can rise far above 1 before it decays. κ(V) ρᵏ bounds "
+                   "it from above; the Kreiss constant K(J) is a guaranteed lower bound on the peak.")  # fmt: skip
+    with c4:
+        fig_traj = ui_lab.trajectory_figure(res, theme)
+        show_chart(fig_traj, key="lab_trajectory", filename="trajectory")
+        st.caption("The iterates θₖ from the start θ₀ (optimizer at rest), on the level sets of the loss.")
+
+st.subheader("Walk through an exceptional point")
+st.caption(ui_lab.EP_TEXT)
+fig_walk = None
+if st.toggle("Show the animation (η sweeps across the nearest EP)", key="walk"):
+    with user_errors():
+        walk = _walk(dataclasses.astuple(settings))
+    fig_walk = ui_lab.plot_ep_walk(walk, theme=theme)
+    show_chart(fig_walk, key="lab_walk", filename="ep_walk")
+figs = {"kappa_map": fig_map, "spectrum": fig_spec, "transient": fig_tr, "trajectory": fig_traj}
+if fig_walk is not None:
+    figs["ep_walk"] = fig_walk
+ui_lab.export_section(st, figs, res, pmap, settings, preset)
