@@ -168,20 +168,31 @@ def kaleido_available() -> tuple[bool, str]:
     return True, f"kaleido uses the browser at {path}."
 
 
-def _server():
+def _server_running() -> bool:
+    """Whether kaleido's process-wide sync server has been started (and not stopped)."""
     import kaleido
 
-    return kaleido._global_server  # the singleton behind kaleido.start_sync_server
+    srv = getattr(kaleido, "_global_server", None)  # the singleton behind kaleido.start_sync_server
+    return bool(srv is not None and srv.is_running())
 
 
 def _server_healthy() -> bool:
-    srv = _server()
+    """Running and its worker thread alive (the thread dies if Chromium fails to start)."""
+    import kaleido
+
+    srv = getattr(kaleido, "_global_server", None)
+    if srv is None:  # another kaleido layout: trust the warm-up export instead
+        return _SERVER_STATE["warm"]
     thread = getattr(srv, "_thread", None)
-    return bool(srv.is_running() and thread is not None and thread.is_alive())
+    return bool(srv.is_running() and (thread is None or thread.is_alive()))
 
 
 def _run_with_timeout(fn, timeout: float):
-    """Run ``fn()`` in a daemon thread; return its result, re-raise its error, or raise TimeoutError."""
+    """Run ``fn()`` in a daemon thread; return its result or re-raise its error.
+
+    Raises TimeoutError after ``timeout`` seconds, and RuntimeError as soon as kaleido's server
+    thread is found dead (a request to a dead server would otherwise wait forever).
+    """
     box: dict[str, Any] = {}
 
     def target():
@@ -192,9 +203,14 @@ def _run_with_timeout(fn, timeout: float):
 
     t = threading.Thread(target=target, daemon=True)
     t.start()
-    t.join(timeout)
-    if t.is_alive():
-        raise TimeoutError(f"kaleido did not answer within {timeout:g} s")
+    waited = 0.0
+    while t.is_alive():
+        t.join(0.05)
+        waited += 0.05
+        if t.is_alive() and _server_running() and not _server_healthy():
+            raise RuntimeError("the kaleido server stopped (Chromium failed to start or crashed)")
+        if t.is_alive() and waited >= timeout:
+            raise TimeoutError(f"kaleido did not answer within {timeout:g} s")
     if "error" in box:
         raise box["error"]
     return box["result"]
@@ -227,9 +243,9 @@ def start_kaleido(*, timeout: float = _TIMEOUT_S) -> bool:
             return False
         if _server_healthy() and _SERVER_STATE["warm"]:
             return True
-        if _server().is_running() and not _server_healthy():  # thread died (browser failed): reset
+        if _server_running() and not _server_healthy():  # thread died (browser failed): reset
             kaleido.stop_sync_server(silence_warnings=True)
-        if not _server().is_running():
+        if not _server_running():
             kaleido.start_sync_server(mathjax=False, silence_warnings=True)
         probe = {"data": [{"type": "scatter", "x": [0, 1], "y": [0, 1]}], "layout": {}}
         try:
@@ -240,8 +256,9 @@ def start_kaleido(*, timeout: float = _TIMEOUT_S) -> bool:
             _SERVER_STATE["broken"] = True
             return False
         except Exception:  # noqa: BLE001 - any failure means "not available"
-            if not _server_healthy():
+            if not _server_healthy():  # Chromium did not start: do not try again in this process
                 kaleido.stop_sync_server(silence_warnings=True)
+                _SERVER_STATE["broken"] = True
             return False
         _SERVER_STATE["warm"] = True
         return True
@@ -306,7 +323,7 @@ def figure_bytes(
     with _LOCK:
         try:
             out = _run_with_timeout(lambda: kaleido.calc_fig_sync(spec, opts=opts), _TIMEOUT_S)
-        except TimeoutError as err:
+        except (TimeoutError, RuntimeError) as err:
             _SERVER_STATE["broken"] = True
             raise ExportUnavailable(f"Static {fmt.upper()} export failed: {err}; HTML export still works.") from None
     return bytes(out)

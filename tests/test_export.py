@@ -316,6 +316,26 @@ def test_kaleido_unavailable_with_bogus_browser_path():
     assert ok == "False" and "no Chromium" in reason
 
 
+def test_browser_that_fails_to_start_is_reported_not_hung(tmp_path):
+    """A 'browser' that exits at once: start_kaleido says False, export raises, the zip keeps HTML."""
+    code = (
+        "import io, zipfile, plotly.graph_objects as go\n"
+        "from nnspec_core import export as E\n"
+        "print(E.start_kaleido(timeout=30))\n"
+        "try:\n    E.figure_bytes(go.Figure(), 'svg')\nexcept E.ExportUnavailable as err:\n    print(err)\n"
+        "z = zipfile.ZipFile(io.BytesIO(E.bundle_zip({'f': go.Figure()})))\n"
+        "print(' '.join(z.namelist()))\n"
+        "print([l for l in z.read('MANIFEST.txt').decode().splitlines() if 'skipped' in l][0])\n"
+    )
+    env = dict(os.environ, BROWSER_PATH="/bin/false")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    lines = out.stdout.strip().splitlines()
+    assert lines[0] == "False"
+    assert lines[1] == "Static SVG export is unavailable: Chromium did not start for kaleido; HTML export still works."
+    assert lines[2] == "MANIFEST.txt command.txt figures/f.html settings.json"
+    assert lines[3] == "- static formats (png, svg, pdf) skipped: Chromium did not start for kaleido."
+
+
 @pytest.mark.parametrize(
     "figs, data, exc, match",
     [
