@@ -63,3 +63,11 @@ def user_errors() -> Iterator[None]:
     except (ValueError, TypeError, OverflowError, ArithmeticError) as err:
         st.error(str(err).splitlines()[0] if str(err) else type(err).__name__)
         st.stop()
+
+
+@st.cache_resource(show_spinner="Starting the figure renderer (Chromium, once per server)…")
+def kaleido_server() -> bool:
+    """Start kaleido's process-wide Chromium once (held by ``st.cache_resource``); False if unavailable."""
+    from nnspec_core.export import start_kaleido
+
+    return start_kaleido()
