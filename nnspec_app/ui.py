@@ -50,6 +50,8 @@ def show_chart(fig: go.Figure, *, key: str, filename: str = "nnspec", on_select:
     talk = bool(st.session_state.get(TALK_KEY))
     kwargs: dict[str, Any] = {"key": key, "config": plotly_config(filename=filename),
                               "theme": None if talk else "streamlit"}
+    if talk:  # keep the 16:9 export size on screen so the chart and the exported file look the same
+        kwargs["width"] = "content"
     if on_select != "ignore":
         kwargs.update(on_select=on_select, selection_mode=selection_mode)
     return st.plotly_chart(fig, **kwargs)
