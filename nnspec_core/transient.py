@@ -194,7 +194,9 @@ def _power_norms_blocks(B: np.ndarray, ks: np.ndarray) -> np.ndarray:
         for i, k in enumerate(ks):
             P = np.linalg.matrix_power(B, int(k) - k_cur) @ P if k > k_cur else P
             k_cur = int(k)
-            s = sigma_max2x2(P)
+            c = np.abs(P).max(axis=(-1, -2))  # scale before squaring entries (no spurious overflow)
+            c = np.where(c > 0, c, 1.0)
+            s = c * sigma_max2x2(P / c[:, None, None])
             out[i] = np.inf if not np.all(np.isfinite(s)) else float(s.max())
     return out
 

@@ -1,0 +1,127 @@
+"""Tests for nnspec_core.transient against numpy.linalg.matrix_power + 2-norm and scipy.linalg.expm."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+import scipy.linalg as sla
+
+from nnspec_core.blocks import block_basis, blocks_to_dense, momentum_blocks
+from nnspec_core.transient import TransientResult, expm_norms, power_norms, transient_growth
+
+
+def ref_norms(A, ks):
+    return np.array([np.linalg.norm(np.linalg.matrix_power(A, int(k)), 2) for k in ks])
+
+
+def nonnormal(rng, n, rho=0.97, complex_=False):
+    A = rng.standard_normal((n, n)) / np.sqrt(n)
+    if complex_:
+        A = A + 1j * rng.standard_normal((n, n)) / np.sqrt(n)
+    A = A + np.diag(np.ones(n - 1), 1)  # strong shear: transient growth
+    return A * (rho / np.abs(np.linalg.eigvals(A)).max())
+
+
+def jordan(m, lam):
+    return lam * np.eye(m) + np.diag(np.ones(m - 1), 1)
+
+
+CASES = {
+    "small_direct": lambda rng: nonnormal(rng, 12),
+    "lanczos_real": lambda rng: nonnormal(rng, 60),
+    "lanczos_complex": lambda rng: nonnormal(rng, 52, complex_=True),
+    "jordan_defective": lambda rng: np.kron(np.eye(13), jordan(5, 0.9)) + 1e-3 * np.eye(65, k=7),
+    "growing": lambda rng: nonnormal(rng, 70, rho=1.03),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_power_norms_match_matrix_power(rng, name):
+    A = CASES[name](rng)
+    got = power_norms(A, 80)
+    assert got.shape == (81,)
+    np.testing.assert_allclose(got, ref_norms(A, range(81)), rtol=1e-8)
+
+
+def test_log_spaced_k_by_repeated_squaring(rng):
+    A = nonnormal(rng, 60, rho=0.999)
+    ks = np.unique(np.round(np.logspace(0, 3.3, 25)).astype(int))
+    np.testing.assert_allclose(power_norms(A, 0, k=ks), ref_norms(A, ks), rtol=1e-8)
+    np.testing.assert_allclose(power_norms(A, 0, k=[7, 0, 7, 3]), ref_norms(A, [7, 0, 7, 3]), rtol=1e-8)
+
+
+@pytest.mark.parametrize("optimizer", ["heavy_ball", "nesterov"])
+def test_blocks_path_equals_dense(rng, optimizer):
+    lam = rng.uniform(0.01, 2.0, 30)
+    B = momentum_blocks(optimizer, lam, lr=0.9, momentum=0.9)
+    Q, _ = np.linalg.qr(rng.standard_normal((30, 30)))
+    U = block_basis(Q)
+    J = U @ blocks_to_dense(B) @ U.T
+    np.testing.assert_allclose(power_norms(None, 60, blocks=B), ref_norms(J, range(61)), rtol=1e-9)
+    ks = [0, 5, 64, 1000]
+    np.testing.assert_allclose(power_norms(None, 0, blocks=B, k=ks), ref_norms(J, ks), rtol=1e-9)
+    r_b = transient_growth(None, 60, blocks=B)
+    r_d = transient_growth(J, 60)
+    np.testing.assert_allclose(r_b.norms, r_d.norms, rtol=1e-8)
+    assert r_b.kappa_V == pytest.approx(r_d.kappa_V, rel=1e-6)
+    assert r_b.kreiss_lower == pytest.approx(r_d.kreiss_lower, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["small_direct", "lanczos_real", "lanczos_complex"])
+def test_bounds_bracket_the_norms(rng, name):
+    A = CASES[name](rng)
+    r = transient_growth(A, 400)
+    assert isinstance(r, TransientResult)
+    assert np.all(r.norms <= r.upper * (1 + 1e-9))
+    assert np.all(r.norms >= r.rho**r.k * (1 - 1e-9))  # ||J^k|| >= rho^k
+    assert r.kreiss_lower <= r.peak * (1 + 1e-9) <= r.kreiss_upper_linear
+    assert r.peak == r.norms.max() and r.norms[r.peak_k] == r.peak
+    assert r.norms[0] == pytest.approx(1.0)
+    assert pickle.loads(pickle.dumps(r)).peak == r.peak
+
+
+def test_defective_gives_infinite_kappa_and_upper():
+    r = transient_growth(jordan(3, 0.5), 30)
+    assert r.kappa_V == math.inf and np.all(np.isinf(r.upper))
+    np.testing.assert_allclose(r.norms, ref_norms(jordan(3, 0.5), range(31)), rtol=1e-10)
+    assert r.kreiss_lower <= r.peak <= r.kreiss_upper_linear
+
+
+def test_normal_matrix_norms_are_rho_power(rng):
+    U, _ = np.linalg.qr(rng.standard_normal((50, 50)) + 1j * rng.standard_normal((50, 50)))
+    lam = rng.uniform(0.1, 0.95, 50) * np.exp(2j * np.pi * rng.uniform(size=50))
+    A = U @ np.diag(lam) @ U.conj().T
+    r = transient_growth(A, 50)
+    np.testing.assert_allclose(r.norms, np.abs(lam).max() ** r.k, rtol=1e-8)
+    assert r.kappa_V == pytest.approx(1.0, abs=1e-8)
+    assert r.kreiss_lower == pytest.approx(1.0, abs=1e-9)
+
+
+def test_overflow_gives_inf():
+    v = power_norms(np.array([[1e200, 1.0], [0.0, 1.0]]), 3)
+    assert v[0] == 1.0 and np.isinf(v[2]) and np.isinf(v[3])
+
+
+def test_expm_norms(rng):
+    A = rng.standard_normal((8, 8)) - 3 * np.eye(8) + 4 * np.diag(np.ones(7), 1)
+    t = np.array([0.0, 0.1, 0.5, 2.0, 5.0])
+    ref = [np.linalg.norm(sla.expm(ti * A), 2) for ti in t]
+    np.testing.assert_allclose(expm_norms(A, t), ref, rtol=1e-10)
+    D = np.diag([-1.0, -0.2 + 1j])
+    np.testing.assert_allclose(expm_norms(D, t), np.exp(-0.2 * t), rtol=1e-12)
+
+
+def test_validation():
+    with pytest.raises(ValueError, match="must contain only finite"):
+        power_norms(np.array([[np.inf]]), 3)
+    with pytest.raises(ValueError, match="k_max must be >= 0"):
+        power_norms(np.eye(2), -1)
+    with pytest.raises(ValueError, match="non-empty array of integers"):
+        power_norms(np.eye(2), 3, k=[-1, 2])
+    with pytest.raises(TypeError, match="k must be an array of non-negative integers"):
+        power_norms(np.eye(2), 3, k=[0.5])
+    with pytest.raises(ValueError, match="kappa_V must be >= 1"):
+        transient_growth(np.eye(2), 3, kappa_V=0.5)
+    with pytest.raises(ValueError, match="t must contain only finite"):
+        expm_norms(np.eye(2), [np.nan])
