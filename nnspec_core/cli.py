@@ -354,6 +354,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "nnspec_core.explorer:add_figure_arguments",
         "nnspec_core.explorer:run_figure",
     ),
+    Subcommand(
+        "study",
+        "run a phase study (grid of training runs) and write its statistics and claims tables",
+        "nnspec_core.studies:add_cli_arguments",
+        "nnspec_core.studies:run_cli",
+    ),
 )
 
 
