@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from nnspec_core.lab import LabSettings, LabWalk, settings_from_preset
 from nnspec_core.quadratic import LAB_COORDS, LAB_OPTIMIZERS, PRESETS
-from nnspec_core.theme import DEFAULT_THEME, Theme, apply_theme
+from nnspec_core.theme import DEFAULT_THEME, Theme
 
 DEFAULT_PRESET = "critical_damping"
 OPT_NAMES = {"gd": "gradient descent", "heavy_ball": "heavy ball", "nesterov": "Nesterov", "adam": "Adam (frozen M)"}
@@ -64,11 +63,13 @@ def fmt_pct(x: float) -> str:
 def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = "", animate: bool = True) -> go.Figure:
     """Eigenvalues in the complex plane and κ(V) against η while η sweeps across an exceptional point.
 
-    Left: unit circle, the path of the colliding pair over all frames (faint), and the eigenvalues of
-    the current frame (all of J's, the colliding pair highlighted). Right: κ(V) against η (log-log)
-    with the EP marked and the current frame as a marker (κ = ∞ at the EP frame is drawn at the top
-    of the axis and labelled "∞"). With ``animate`` the figure has one Plotly frame per sweep
-    value, a play button and a slider; it starts at the first frame.
+    Left (zoomed on the collision): unit circle, the path of the colliding pair over all frames
+    (faint), and the eigenvalues of the current frame (J's, the colliding pair highlighted).
+    Right: κ(V) against η (log-log) with the EP marked and the current frame as a marker
+    (κ = ∞ at the EP frame is drawn at the top of the axis and labelled "∞"). With ``animate``
+    the figure has one Plotly frame per sweep value, a play button and a slider; it starts at
+    the first frame. Built from plain dicts in one validated step (frames make per-call
+    validation expensive).
 
     Parameters
     ----------
@@ -84,67 +85,78 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
     -------
     plotly.graph_objects.Figure
     """
+    from nnspec_core.theme import axis_style, layout_style, theme_meta
+
     m = walk.lr.size
     kap = np.asarray(walk.kappa_V, float)
     finite = kap[np.isfinite(kap)]
     top = float(finite.max()) * 3.0 if finite.size else 10.0
     kap_draw = np.where(np.isfinite(kap), kap, top)
     pair = walk.mode_eigenvalues
-    fig = make_subplots(rows=1, cols=2, column_widths=[0.5, 0.5], horizontal_spacing=0.12,
-                        subplot_titles=("eigenvalues μ of J", "κ(V) against η"))  # fmt: skip
+    ms = theme.marker_size
     t = np.linspace(0, 2 * np.pi, 241)
-    ink = theme.text_color
-    fig.add_trace(go.Scatter(x=np.cos(t), y=np.sin(t), mode="lines", name="|μ| = 1", hoverinfo="skip",
-                             line=dict(color=ink, width=1, dash="dot")), row=1, col=1)  # fmt: skip
-    fig.add_trace(go.Scatter(x=pair.real.ravel(), y=pair.imag.ravel(), mode="markers", name="path of the pair",
-                             marker=dict(size=4, color=theme.color(5), opacity=0.45), hoverinfo="skip"),
-                  row=1, col=1)  # fmt: skip
-    fig.add_trace(go.Scatter(x=walk.lr, y=np.where(np.isfinite(kap), kap, np.nan), mode="lines", name="κ(V)",
-                             line=dict(color=theme.color(0), width=theme.line_width)), row=1, col=2)  # fmt: skip
-    fig.add_vline(x=walk.lr_ep, line=dict(color=theme.color(1), width=1, dash="dash"), row=1, col=2)
-    start = 0 if animate else walk.ep_index
+    right = dict(xaxis="x2", yaxis="y2")
+    data = [
+        dict(type="scatter", x=np.cos(t), y=np.sin(t), mode="lines", name="|μ| = 1", hoverinfo="skip",
+             line=dict(color=theme.text_color, width=1, dash="dot")),
+        dict(type="scatter", x=pair.real.ravel(), y=pair.imag.ravel(), mode="markers", name="path of the pair",
+             marker=dict(size=0.5 * ms, color=theme.color(5), opacity=0.45), hoverinfo="skip"),
+        dict(type="scatter", x=walk.lr, y=np.where(np.isfinite(kap), kap, np.nan), mode="lines", name="κ(V)",
+             line=dict(color=theme.color(0), width=theme.line_width), **right),
+    ]  # fmt: skip
 
-    def moving(i: int) -> list[go.Scatter]:
+    def moving(i: int) -> list[dict]:
         e = walk.eigenvalues[i]
         label = f"η = {fmt(walk.lr[i])}, κ(V) = {fmt(kap[i])}"
         return [
-            go.Scatter(x=e.real, y=e.imag, mode="markers", name="eigenvalues of J",
-                       marker=dict(size=theme.marker_size, color=theme.color(2), symbol="circle")),
-            go.Scatter(x=pair[i].real, y=pair[i].imag, mode="markers", name="colliding pair",
-                       marker=dict(size=1.6 * theme.marker_size, color=theme.color(1), symbol="x")),
-            go.Scatter(x=[walk.lr[i]], y=[kap_draw[i]], mode="markers+text", name="current η",
-                       text=[fmt(kap[i])], textposition="top center", hovertemplate=label + "<extra></extra>",
-                       marker=dict(size=1.6 * theme.marker_size, color=theme.color(1), symbol="star")),
+            dict(type="scatter", x=e.real, y=e.imag, mode="markers", name="eigenvalues of J",
+                 marker=dict(size=ms, color=theme.color(2))),
+            dict(type="scatter", x=pair[i].real, y=pair[i].imag, mode="markers", name="colliding pair",
+                 marker=dict(size=1.6 * ms, color=theme.color(1), symbol="x")),
+            dict(type="scatter", x=[walk.lr[i]], y=[kap_draw[i]], mode="markers+text", name="current η",
+                 text=[fmt(kap[i])], textposition="top center", hovertemplate=label + "<extra></extra>",
+                 marker=dict(size=1.6 * ms, color=theme.color(1), symbol="star"), **right),
         ]  # fmt: skip
 
-    for tr, col in zip(moving(start), (1, 1, 2), strict=True):
-        fig.add_trace(tr, row=1, col=col)
-    moving_idx = [3, 4, 5]
-    lim = max(1.1, float(np.abs(walk.eigenvalues).max()) * 1.05)
-    fig.update_xaxes(range=[-lim, lim], title_text="Re μ", row=1, col=1)
-    fig.update_yaxes(range=[-lim, lim], title_text="Im μ", scaleanchor="x", scaleratio=1, row=1, col=1)
-    fig.update_xaxes(type="log", title_text="learning rate η", row=1, col=2)
-    fig.update_yaxes(type="log", title_text="κ(V)", range=[0, math.log10(top) + 0.3], row=1, col=2)
-    fig.add_annotation(x=math.log10(walk.lr_ep), y=1.0, yref="y2 domain", xref="x2", text="EP", showarrow=False,
-                       yanchor="bottom", font=dict(color=theme.color(1)))  # fmt: skip
-    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), height=440, showlegend=True,
-                      legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom"),
-                      uirevision="ep_walk")  # fmt: skip
+    start = 0 if animate else walk.ep_index
+    data += moving(start)
+    # zoom on the collision: a square around the pair's path (the unit circle shows where it passes)
+    cx, cy = 0.5 * (pair.real.max() + pair.real.min()), 0.0
+    half = 0.65 * max(float(np.ptp(pair.real)), 2 * float(np.abs(pair.imag).max()), 0.05)
+    xr, yr = [cx - half, cx + half], [cy - half, cy + half]
+    ax = axis_style(theme)
+    layout = layout_style(theme, has_title=bool(title))
+    layout |= dict(
+        title=dict(text=title, x=0.0, xanchor="left"), height=460 if theme.height is None else theme.height,
+        uirevision="ep_walk", hovermode="closest", meta={"nnspec_theme": theme_meta(theme)},
+        legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", x=0.0, bgcolor="rgba(0,0,0,0)"),
+        xaxis=ax | dict(domain=[0.0, 0.42], range=xr, title=dict(text="Re μ")),
+        yaxis=ax | dict(range=yr, title=dict(text="Im μ"), scaleanchor="x", scaleratio=1),
+        xaxis2=ax | dict(domain=[0.58, 1.0], type="log", title=dict(text="learning rate η"), anchor="y2"),
+        yaxis2=ax | dict(type="log", title=dict(text="κ(V)"), range=[0, math.log10(top) + 0.3], anchor="x2"),
+        shapes=[dict(type="line", xref="x2", x0=walk.lr_ep, x1=walk.lr_ep, yref="y2 domain", y0=0, y1=1,
+                     line=dict(color=theme.color(1), width=1, dash="dash"))],
+        annotations=[dict(x=math.log10(walk.lr_ep), xref="x2", y=1.0, yref="y2 domain", text="EP", showarrow=False,
+                          yanchor="bottom", font=dict(color=theme.color(1)))],
+    )  # fmt: skip
+    frames = []
     if animate:
-        fig.frames = [go.Frame(data=moving(i), traces=moving_idx, name=str(i)) for i in range(m)]
+        frames = [dict(data=moving(i), traces=[3, 4, 5], name=str(i)) for i in range(m)]
         still = dict(frame=dict(duration=0, redraw=False), mode="immediate")
         play = dict(frame=dict(duration=120, redraw=False), transition=dict(duration=0), mode="immediate",
                     fromcurrent=True)  # fmt: skip
         buttons = [dict(label="▶ play", method="animate", args=[None, play]),
                    dict(label="❚❚ pause", method="animate", args=[[None], still])]  # fmt: skip
         steps = [dict(method="animate", label=f"{walk.lr[i]:.3g}", args=[[str(i)], still]) for i in range(m)]
-        fig.update_layout(
-            updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=1.22, xanchor="left", yanchor="top",
+        layout |= dict(
+            updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=1.18, xanchor="left", yanchor="bottom",
                               direction="left", buttons=buttons)],
-            sliders=[dict(active=start, x=0.0, len=1.0, y=-0.12, currentvalue=dict(prefix="η = "), steps=steps)],
-            margin=dict(t=110, b=120),
+            sliders=[dict(active=start, x=0.0, len=1.0, y=-0.16, yanchor="top", steps=steps, ticklen=0,
+                          minorticklen=0, font=dict(color="rgba(0,0,0,0)"),  # step labels only in currentvalue
+                          currentvalue=dict(prefix="η = ", font=dict(color=theme.text_color)))],
         )  # fmt: skip
-    return apply_theme(fig, theme)
+        layout["margin"] = dict(layout.get("margin", {})) | dict(t=110, b=130)
+    return go.Figure(data=data, layout=layout, frames=frames)
 
 
 # ------------------------------------------------------------------------------------ widget state
@@ -416,7 +428,8 @@ def cli_command(s: LabSettings, preset: str) -> str:
             f"--theta0 {s.theta0[0]!r} {s.theta0[1]!r} --out operator_lab_{preset}.zip")  # fmt: skip
 
 
-def bundle(figs: dict[str, go.Figure], r: Any, pmap: Any, s: LabSettings, preset: str) -> bytes:
+def bundle(figs: dict[str, go.Figure], r: Any, pmap: Any, s: LabSettings, preset: str,
+           formats: tuple[str, ...] = ("png", "svg", "pdf", "html")) -> bytes:  # fmt: skip
     """The "Download everything" zip: figures (PNG/SVG/PDF/HTML), data, settings and CLI command."""
     import dataclasses
 
@@ -438,7 +451,7 @@ def bundle(figs: dict[str, go.Figure], r: Any, pmap: Any, s: LabSettings, preset
                   "kreiss": r.kreiss, "commutator": r.commutator, "departure": r.departure},
     }  # fmt: skip
     settings = dataclasses.asdict(s) | {"preset": preset}
-    return bundle_zip(figs, data=data, settings=settings, cli_command=cli_command(s, preset))
+    return bundle_zip(figs, data=data, settings=settings, cli_command=cli_command(s, preset), formats=formats)
 
 
 def export_section(st: Any, figs: dict[str, go.Figure], r: Any, pmap: Any, s: LabSettings, preset: str) -> None:

@@ -11,9 +11,10 @@ from nnspec_app import live_ui
 from nnspec_app.ui import init_state, user_errors
 from nnspec_core.training import TrainConfig
 
+st.set_page_config(layout="wide")  # the entry point's layout does not reach pages in Streamlit 1.67
 init_state()
 live_ui.init_run_state()
-st.title("📈 Live Training")
+st.title("Live Training")
 st.caption(
     "Pick a data set, a network and an optimizer, press ▶ Start and watch: the loss (left, top), the "
     "indicators κ(V), ρ(J) and the sharpness (left, bottom) and, for the selected step, the eigenvalues "
