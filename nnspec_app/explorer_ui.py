@@ -1,0 +1,257 @@
+"""Matrix Explorer UI pieces: matrix input (gallery / upload / paste), zoom callbacks, cards, export.
+
+No numerics here: matrices are loaded by :mod:`nnspec_core.matrix_io`, built by :mod:`nnspec_core.gallery`
+and analysed by :mod:`nnspec_core.explorer`. The current matrix lives in ``st.session_state[CURRENT]`` and
+is replaced only by a successful load, so a refused file or text leaves the previous matrix in place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, MutableMapping
+from typing import Any
+
+import numpy as np
+
+from nnspec_core._validation import check_matrix
+from nnspec_core.explorer import MAX_EXPLORER_N, ExplorerResult, matrix_key, region_from_box
+from nnspec_core.gallery import GALLERY, GALLERY_TITLES, gallery_matrix
+from nnspec_core.matrix_io import MAX_UPLOAD_BYTES, SUPPORTED_EXTENSIONS, load_matrix_bytes, parse_matrix_text
+from nnspec_core.operators import OPTIMIZERS
+
+CURRENT = "mx_current"  # {"A": ndarray (n, n), "label": str, "key": sha256}
+ERROR = "mx_error"  # one-line reason of the last refused input (cleared by a successful load)
+REGION = "mx_region"  # (re_min, re_max, im_min, im_max) or None (automatic axes)
+ZOOM = "mx_zoom"  # counter in the chart key: a new zoom gives a fresh chart (and a cleared selection)
+UPLOAD_ID = "mx_upload_id"
+SOURCES = ("Gallery", "Upload a file", "Paste numbers")
+OPT_NAMES = {"gd": "gradient descent", "heavy_ball": "heavy ball", "nesterov": "Nesterov", "rmsprop": "RMSProp",
+             "adam": "Adam (frozen M)", "adamw": "AdamW (frozen M)"}  # fmt: skip
+LIMITS_TEXT = (
+    f"Limits: square matrices from 2 × 2 up to {MAX_EXPLORER_N} × {MAX_EXPLORER_N}, real or complex, finite "
+    f"entries only; files up to {MAX_UPLOAD_BYTES // 2**20} MB ({', '.join(SUPPORTED_EXTENSIONS)}). "
+    ".npy files are read without unpickling. Grids for n ≥ 100 take several seconds."
+)
+
+
+# --------------------------------------------------------------------------------------- formatting
+def fmt(x: float | None, digits: int = 3) -> str:
+    """Card number: ``3.2e4``, ``0.123``, ``∞`` for inf, ``—`` for NaN/None."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    x = float(x)
+    if math.isinf(x):
+        return "∞" if x > 0 else "−∞"
+    short = f"{x:.{digits}g}"
+    if x != 0 and (abs(x) >= 1e4 or abs(x) < 1e-3 or "e" in short):
+        mant, exp = f"{x:.{max(digits - 1, 1)}e}".split("e")
+        if "." in mant:
+            mant = mant.rstrip("0").rstrip(".")
+        return f"{mant}e{int(exp)}"
+    return short
+
+
+def eps_text(eps: float) -> str:
+    """``1e-2`` for a power of ten, else ``3.2e-3``."""
+    lg = math.log10(eps)
+    return f"1e{round(lg)}" if abs(lg - round(lg)) < 1e-9 else f"{eps:.2g}"
+
+
+# --------------------------------------------------------------------------------------- current matrix
+def set_current(session: MutableMapping, A: np.ndarray, label: str) -> None:
+    """Make ``A`` the current matrix (a new matrix resets the zoom and clears the last error)."""
+    key = matrix_key(A)
+    old = session.get(CURRENT)
+    if old is None or old["key"] != key:
+        session[REGION] = None
+        session[ZOOM] = session.get(ZOOM, 0) + 1
+    session[CURRENT] = {"A": A, "label": label, "key": key}
+    session[ERROR] = None
+
+
+def refuse(session: MutableMapping, what: str, err: Exception) -> None:
+    """Record a one-line reason for a refused input; the current matrix stays."""
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    session[ERROR] = f"{what} was not loaded: {reason} The previous matrix is still shown."
+
+
+def load_upload(session: MutableMapping, uploaded: Any) -> None:
+    """Load a new uploaded file (``st.file_uploader`` value) once; refusals keep the current matrix."""
+    if uploaded is None:
+        return
+    file_id = getattr(uploaded, "file_id", None) or f"{uploaded.name}:{uploaded.size}"
+    if session.get(UPLOAD_ID) == file_id:
+        return
+    session[UPLOAD_ID] = file_id
+    try:
+        A = load_matrix_bytes(uploaded.getvalue(), uploaded.name, max_dim=MAX_EXPLORER_N)
+    except (ValueError, TypeError) as err:
+        refuse(session, f"'{uploaded.name}'", err)
+        return
+    set_current(session, A, f"{uploaded.name} ({A.shape[0]} × {A.shape[1]}, {A.dtype})")
+
+
+def load_text(session: MutableMapping, text_key: str) -> None:
+    """Button callback: parse the pasted matrix; refusals keep the current matrix."""
+    try:
+        A = parse_matrix_text(session.get(text_key, "") or "", max_dim=MAX_EXPLORER_N)
+    except (ValueError, TypeError) as err:
+        refuse(session, "The pasted matrix", err)
+        return
+    set_current(session, A, f"pasted matrix ({A.shape[0]} × {A.shape[1]}, {A.dtype})")
+
+
+def gallery_controls(st: Any) -> tuple[str, dict]:
+    """Gallery widgets (bound to the URL); returns the gallery key and its parameters."""
+    q = dict(bind="query-params")
+    key = st.selectbox("Gallery matrix", GALLERY, format_func=GALLERY_TITLES.get, key="mx_gallery", **q)
+    # fixed labels and ranges: a widget whose label or range changes would lose its value
+    p: dict[str, Any] = {"n": st.slider("size n (optimizer: number of parameters)", 2, MAX_EXPLORER_N, 24,
+                                        key="mx_n", **q)}  # fmt: skip
+    if key == "grcar":
+        p["k"] = st.slider("superdiagonals k (< n)", 0, 10, 3, key="mx_grcar_k", **q)
+    elif key == "jordan":
+        p["lam"] = st.number_input("eigenvalue λ", -10.0, 10.0, 0.0, 0.1, key="mx_jordan_lam", **q)
+    elif key == "toeplitz":
+        c = st.columns(2)
+        p["lower"] = c[0].number_input("below diagonal", -10.0, 10.0, 1.0, 0.05, key="mx_tz_lower", **q)
+        p["upper"] = c[1].number_input("above diagonal", -10.0, 10.0, 0.25, 0.05, key="mx_tz_upper", **q)
+    elif key == "kms":
+        p["rho"] = st.slider("ρ (entries ρ^|i−j|)", -0.99, 0.99, 0.5, 0.01, key="mx_kms_rho", **q)
+    elif key == "random":
+        c = st.columns(2)
+        p["seed"] = int(c[0].number_input("seed", 0, 10**6, 0, 1, key="mx_seed", **q))
+        p["s"] = c[1].slider("non-normal part s", 0.0, 5.0, 1.0, 0.1, key="mx_s", **q)
+    elif key == "optimizer":
+        p["optimizer"] = st.selectbox("optimizer", OPTIMIZERS, format_func=OPT_NAMES.get, index=1, key="mx_opt", **q)
+        c = st.columns(2)
+        p["lr"] = 10.0 ** c[0].slider("log₁₀ η", -3.0, 1.0, 0.0, 0.05, key="mx_log_lr", **q)
+        p["kappa_H"] = 10.0 ** c[1].slider("log₁₀ κ(H)", 0.0, 6.0, 2.0, 0.5, key="mx_log_kh", **q)
+        if p["optimizer"] in ("heavy_ball", "nesterov"):
+            p["momentum"] = st.slider("momentum β", 0.0, 0.999, 0.9, 0.001, key="mx_beta", **q)
+    return key, p
+
+
+def use_gallery(session: MutableMapping, key: str, params: dict, build: Callable = gallery_matrix) -> None:
+    """Make the gallery matrix current (an invalid combination is refused like a bad file)."""
+    try:
+        g = build(key, **params)
+        check_matrix(g.A, "the gallery matrix", max_dim=MAX_EXPLORER_N)  # the Explorer's size limit
+    except (ValueError, TypeError) as err:
+        refuse(session, "The gallery matrix", err)
+        return
+    shown = ", ".join(f"{k} = {fmt(v) if isinstance(v, float) else v}" for k, v in g.params.items() if k != "coeffs")
+    set_current(session, g.A, f"{g.title} ({shown}; {g.A.shape[0]} × {g.A.shape[1]})")
+
+
+# --------------------------------------------------------------------------------------- zoom
+def chart_key(session: MutableMapping) -> str:
+    """Key of the spectrum chart; it changes with every zoom so the old box selection is dropped."""
+    return f"mx_spectrum_{session.get(ZOOM, 0)}"
+
+
+def apply_box(session: MutableMapping, key: str) -> None:
+    """``on_select`` callback of the spectrum chart: a box selection becomes the new grid region."""
+    state = session.get(key)
+    box = []
+    if state is not None:
+        sel = state.get("selection", {}) if isinstance(state, dict) else getattr(state, "selection", {})
+        box = (sel.get("box") if isinstance(sel, dict) else getattr(sel, "box", None)) or []
+    if not box:
+        return
+    try:
+        region = region_from_box(box[0])
+    except ValueError as err:
+        session[ERROR] = f"Zoom ignored: {err}"
+        return
+    session[REGION] = region
+    session[ZOOM] = session.get(ZOOM, 0) + 1
+
+
+def reset_zoom(session: MutableMapping) -> None:
+    """Back to automatic axes."""
+    session[REGION] = None
+    session[ZOOM] = session.get(ZOOM, 0) + 1
+
+
+# --------------------------------------------------------------------------------------- cards
+def cards(st: Any, res: ExplorerResult) -> None:
+    """Eight metric cards: ρ, α, ‖A‖₂, κ(V); departure, ρ_ε, α_ε, Kreiss constant."""
+    s = res.summary
+    e = eps_text(res.eps)
+    continuous = res.transient.dynamics == "continuous"
+    r1, r2 = st.columns(4), st.columns(4)
+    r1[0].metric("ρ(A) spectral radius", fmt(s.rho, 5), help="Largest |λ|. Discrete time: ‖Aᵏ‖ → 0 iff ρ < 1.")
+    r1[1].metric("α(A) spectral abscissa", fmt(s.alpha, 5),
+                 help="Largest Re λ. Continuous time: ‖eᵗᴬ‖ → 0 iff α < 0.")  # fmt: skip
+    r1[2].metric("‖A‖₂", fmt(s.norm, 4), help="Largest singular value: the most one step can amplify.")
+    r1[3].metric("κ(V) eigenvector condition", fmt(s.kappa_V),
+                 help="cond₂ of the eigenvector matrix with unit columns: 1 for a normal matrix, ∞ for a "
+                      "defective one (a Jordan block).")  # fmt: skip
+    r2[0].metric("Henrici departure (relative)", fmt(s.departure_rel),
+                 help=f"√(‖A‖²_F − Σ|λ|²) / ‖A‖_F: 0 for a normal matrix. Absolute: {fmt(s.departure)}.")  # fmt: skip
+    r2[1].metric(f"ρ_ε, ε = {e}", fmt(res.rho_eps, 5),
+                 help="Largest |z| in the ε-pseudospectrum. ρ_ε − ρ ≫ ε signals non-normality.")  # fmt: skip
+    r2[2].metric(f"α_ε, ε = {e}", fmt(res.alpha_eps, 5),
+                 help="Largest Re z in the ε-pseudospectrum. α_ε − α ≫ ε signals non-normality.")  # fmt: skip
+    if res.kreiss is None:
+        kval, khelp = "off", "Switch on “Kreiss constant” to estimate it."
+    else:
+        kval = fmt(res.kreiss.value) + (" (at least)" if res.kreiss.lower_bound_only else "")
+        what = "sup_{Re z>0} Re z / σₘᵢₙ(zI − A)" if continuous else "sup_{|z|>1} (|z| − 1) / σₘᵢₙ(zI − A)"
+        khelp = (f"{what}. A guaranteed lower bound on the peak of "
+                 f"{'‖eᵗᴬ‖' if continuous else '‖Aᵏ‖'} (∞ when the matrix is unstable).")  # fmt: skip
+    r2[3].metric(f"Kreiss constant ({'continuous' if continuous else 'discrete'})", kval, help=khelp)
+
+
+# --------------------------------------------------------------------------------------- export
+def export_section(
+    st: Any, figs: dict, build_zip: Callable[[], bytes], kaleido: Callable[[], bool], signature: str
+) -> None:
+    """Per-figure HTML downloads and "Download everything" (prepared on request, then downloaded).
+
+    ``signature`` identifies the matrix and settings: a zip prepared for other ones is dropped.
+    """
+    from nnspec_core.export import figure_html
+
+    with st.expander("Export: download everything"):
+        st.caption("The zip holds every figure as PNG, SVG, PDF and HTML, the data behind them (matrix, "
+                   "eigenvalues, grid, transient, cards), the settings (JSON) and the command lines that "
+                   "regenerate the figures: unzip and run them in that folder.")  # fmt: skip
+        if st.button("Prepare the zip", key="mx_prepare", help="Renders every figure (a few seconds)."):
+            with st.spinner("Rendering PNG, SVG and PDF…"):
+                if not kaleido():
+                    st.info("Static export (PNG/SVG/PDF) is not available here; the zip holds HTML figures only.")
+                st.session_state["mx_zip"] = (signature, build_zip())
+        prepared = st.session_state.get("mx_zip")
+        if prepared is not None and prepared[0] == signature:
+            data = prepared[1]
+            st.download_button("Download everything (.zip)", data=data, file_name="matrix_explorer.zip",
+                               mime="application/zip", key="mx_zip_download", on_click="ignore")  # fmt: skip
+        cols = st.columns(len(figs))
+        for col, (name, fig) in zip(cols, figs.items(), strict=True):
+            col.download_button(f"{name}.html", data=lambda f=fig, n=name: figure_html(f, filename=n),
+                                file_name=f"{name}.html", mime="text/html", key=f"mx_html_{name}",
+                                on_click="ignore")  # fmt: skip
+
+
+__all__ = [
+    "CURRENT",
+    "ERROR",
+    "REGION",
+    "SOURCES",
+    "LIMITS_TEXT",
+    "fmt",
+    "eps_text",
+    "set_current",
+    "refuse",
+    "load_upload",
+    "load_text",
+    "gallery_controls",
+    "use_gallery",
+    "chart_key",
+    "apply_box",
+    "reset_zoom",
+    "cards",
+    "export_section",
+]

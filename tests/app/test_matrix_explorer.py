@@ -1,0 +1,204 @@
+"""AppTest of the Matrix Explorer page: gallery, refusals that keep the previous matrix, cards, zoom."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+from nnspec_app import explorer_ui as ui
+from nnspec_core.explorer import MAX_EXPLORER_N, matrix_key
+from nnspec_core.gallery import GALLERY
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "matrix_explorer.py")
+
+
+def _npy(a, **kw) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, a, **kw)
+    return buf.getvalue()
+
+
+def _app() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _metrics(at) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _spec(at, i: int = 0) -> dict:
+    return json.loads(at.get("plotly_chart")[i].proto.spec)
+
+
+def _current(at) -> str:
+    return at.session_state[ui.CURRENT]["key"]
+
+
+def _paste(at, text: str) -> None:
+    at.text_area(key="mx_text").set_value(text)
+    at.button(key="mx_use_text").click().run()
+    assert not at.exception
+
+
+def test_default_page_renders_cards_and_charts():
+    at = _app()
+    m = _metrics(at)
+    assert len(m) == 8
+    assert m["Kreiss constant (discrete)"] == "∞"  # Grcar: rho > 1
+    assert "Grcar" in at.markdown[0].value or any("Grcar" in x.value for x in at.markdown)
+    spec = _spec(at)
+    assert spec["layout"]["dragmode"] == "select"
+    assert any(t["type"] == "contour" for t in spec["data"])
+    assert not at.error
+
+
+def test_cards_change_with_eps():
+    at = _app()
+    before = _metrics(at)
+    at.slider(key="mx_log_eps").set_value(-0.5).run()
+    after = _metrics(at)
+    assert not at.exception
+    rho_eps = [v for k, v in after.items() if k.startswith("ρ_ε")]
+    assert rho_eps and rho_eps[0] != before["ρ_ε, ε = 1e-2"]
+    assert float(rho_eps[0]) > float(before["ρ_ε, ε = 1e-2"])
+    assert after["ρ(A) spectral radius"] == before["ρ(A) spectral radius"]
+
+
+def test_gallery_matrices_render():
+    at = _app()
+    at.slider(key="mx_n").set_value(6).run()
+    for key in GALLERY:
+        at.selectbox(key="mx_gallery").set_value(key).run()
+        assert not at.exception and not at.error, key
+        assert at.session_state[ui.CURRENT]["A"].shape[0] in (6, 12), key  # optimizers: state [theta; b]
+        assert "× " in " ".join(x.value for x in at.markdown)
+        assert len(at.metric) == 8 and len(at.get("plotly_chart")) == 2, key
+    # an impossible combination (a 2n x 2n operator above the size limit) is refused, the matrix stays
+    before = _current(at)
+    at.slider(key="mx_n").set_value(150).run()
+    assert not at.exception and len(at.error) == 1 and "at most" in at.error[0].value
+    assert _current(at) == before
+
+
+PASTE_BAD = [
+    ("1 2 3\n4 5 6", "must be a square"),
+    ("", "empty"),
+    ("5", "at least 2 row"),
+    ("1 nan\n2 3", "finite"),
+    ("a b\nc d", "non-numeric"),
+    ("1 2\n3", "ragged"),
+]
+
+
+def test_bad_pasted_matrices_keep_the_previous_one():
+    at = _app()
+    at.radio(key="mx_source").set_value("Paste numbers").run()
+    _paste(at, "0.5 1\n0 0.5\n")  # a good matrix first
+    good = _current(at)
+    assert good == matrix_key(np.array([[0.5, 1.0], [0.0, 0.5]]))
+    assert not at.error
+    for text, msg in PASTE_BAD:
+        _paste(at, text)
+        assert len(at.error) == 1, text
+        err = at.error[0].value
+        assert msg in err and "\n" not in err and "previous matrix" in err, (text, err)
+        assert _current(at) == good, text
+        assert "pasted matrix (2 × 2" in " ".join(x.value for x in at.markdown)
+        assert len(at.metric) == 8
+    _paste(at, "1 2\n3 4")  # a good one clears the error
+    assert not at.error and _current(at) != good
+
+
+UPLOAD_BAD = [
+    ("rect.csv", b"1,2,3\n4,5,6\n", "must be a square"),
+    ("ragged.csv", b"1,2\n3\n", "ragged rows"),
+    ("nan.csv", b"1,nan\n2,3\n", "finite"),
+    ("text.txt", b"a b\nc d\n", "non-numeric"),
+    ("one.txt", b"5\n", "at least 2 row"),
+    ("empty.csv", b"", "empty"),
+    ("obj.npy", _npy(np.array([[1, "a"], [None, 2]], dtype=object), allow_pickle=True), "pickled"),
+    ("str.npy", _npy(np.array([["a", "b"], ["c", "d"]])), "numeric"),
+    ("bool.npy", _npy(np.eye(2, dtype=bool)), "dtype bool"),
+    ("trunc.npy", _npy(np.eye(4))[:-10], "truncated"),
+    ("big.npy", _npy(np.eye(MAX_EXPLORER_N + 1)), f"at most {MAX_EXPLORER_N}x{MAX_EXPLORER_N}"),
+    ("inf.npy", _npy(np.array([[1.0, np.inf], [0.0, 1.0]])), "finite"),
+    ("bad.mtx", b"%%MatrixMarket matrix coordinate real general\n3 3\n", "Matrix Market"),
+]
+
+
+def test_bad_uploads_keep_the_previous_matrix():
+    at = _app()
+    at.radio(key="mx_source").set_value("Upload a file").run()
+    up = at.file_uploader(key="mx_upload")
+    up.set_value(("good.csv", b"0.9,1\n0,0.9\n", "text/csv")).run()
+    assert not at.exception and not at.error
+    good = _current(at)
+    assert good == matrix_key(np.array([[0.9, 1.0], [0.0, 0.9]]))
+    for name, data, msg in UPLOAD_BAD:
+        at.file_uploader(key="mx_upload").set_value((name, data, "application/octet-stream")).run()
+        assert not at.exception, name
+        assert len(at.error) == 1, name
+        err = at.error[0].value
+        assert msg in err and name in err and "\n" not in err, (name, err)
+        assert _current(at) == good, name
+        assert len(at.metric) == 8
+    at.file_uploader(key="mx_upload").set_value(("m.npy", _npy(np.diag([0.5, 0.25, 0.1])), "x")).run()
+    assert not at.error and _current(at) == matrix_key(np.diag([0.5, 0.25, 0.1]))
+    assert _metrics(at)["κ(V) eigenvector condition"] == "1"
+
+
+def test_levels_input():
+    at = _app()
+    at.text_input(key="mx_levels").set_value("-1, -2").run()
+    names = {t.get("name") for t in _spec(at)["data"]}
+    assert {"ε = 1e-1", "ε = 1e-2"} <= names and "ε = 1e-3" not in names
+    at.text_input(key="mx_levels").set_value("-1, x").run()
+    assert not at.exception
+    assert len(at.error) == 1 and "levels must be numbers" in at.error[0].value
+    assert len(at.get("plotly_chart")) == 2  # automatic levels instead
+
+
+def test_zoom_region_and_reset():
+    at = _app()
+    auto = _spec(at)["layout"]["xaxis"]["range"]
+    at.session_state[ui.REGION] = (0.0, 1.0, 1.0, 2.0)
+    at.run()
+    spec = _spec(at)
+    assert spec["layout"]["xaxis"]["range"] == [0.0, 1.0] and spec["layout"]["yaxis"]["range"] == [1.0, 2.0]
+    contour = [t for t in spec["data"] if t["type"] == "contour"][0]
+    x = np.frombuffer(base64.b64decode(contour["x"]["bdata"]), contour["x"]["dtype"])
+    np.testing.assert_allclose(x, np.linspace(0.0, 1.0, 80))  # full resolution on the new region
+    at.button(key="mx_reset_zoom").click().run()
+    assert at.session_state[ui.REGION] is None
+    np.testing.assert_allclose(_spec(at)["layout"]["xaxis"]["range"], auto)
+
+
+def test_box_selection_callback():
+    session = {ui.ZOOM: 3, ui.REGION: None}
+    key = ui.chart_key(session)
+    session[key] = {"selection": {"box": [{"x": [1.5, -0.5], "y": [0.2, 0.7], "xref": "x"}], "points": []}}
+    ui.apply_box(session, key)
+    assert session[ui.REGION] == (-0.5, 1.5, 0.2, 0.7) and session[ui.ZOOM] == 4
+    assert ui.chart_key(session) != key  # a fresh chart: the old box is not applied again
+    session[ui.chart_key(session)] = {"selection": {"box": [{"x": [1.0, 1.0], "y": [0.0, 1.0]}]}}
+    ui.apply_box(session, ui.chart_key(session))
+    assert session[ui.REGION] == (-0.5, 1.5, 0.2, 0.7) and "Zoom ignored" in session[ui.ERROR]
+
+
+def test_continuous_dynamics():
+    at = _app()
+    at.slider(key="mx_n").set_value(8)
+    at.selectbox(key="mx_gallery").set_value("random")
+    at.radio(key="mx_dynamics").set_value("continuous").run()
+    assert not at.exception
+    assert "Kreiss constant (continuous)" in _metrics(at)
+    tr = _spec(at, 1)
+    assert tr["data"][0]["name"] == "‖eᵗᴬ‖₂"
