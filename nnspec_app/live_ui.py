@@ -176,11 +176,11 @@ def run_buttons(cfg: TrainConfig) -> None:
     c1, c2 = sb.columns(2)
     c1.button("▶ Start", key="lt_start", on_click=_start, args=(cfg,), type="primary", width="stretch",
               help="Train and watch; continues a paused run with the same settings.")  # fmt: skip
-    c2.button("⏸ Pause", key="lt_pause", on_click=_pause, width="stretch")
-    c1.button("⏭ Step", key="lt_step", on_click=_step, args=(cfg,), width="stretch",
+    c2.button("Pause", key="lt_pause", on_click=_pause, width="stretch")
+    c1.button("Step", key="lt_step", on_click=_step, args=(cfg,), width="stretch",
               help="Advance to the next analysed step.")  # fmt: skip
-    c2.button("⟲ Reset", key="lt_reset", on_click=_reset, width="stretch")
-    sb.button("⏩ Run to the end (no animation)", key="lt_runall", on_click=_run_all, args=(cfg,), width="stretch")
+    c2.button("Reset", key="lt_reset", on_click=_reset, width="stretch")
+    sb.button("Run to the end (no animation)", key="lt_runall", on_click=_run_all, args=(cfg,), width="stretch")
 
 
 # ------------------------------------------------------------------------------------------ selection
@@ -259,7 +259,7 @@ def downloads(result: TrainingResult, step: int | None) -> None:
         figs, data, settings, cmd = live.run_bundle_parts(result, step=step, theme=theme)
         return bundle_zip(figs, data=data, settings=settings, cli_command=cmd)
 
-    c4.download_button("⬇ Download everything (zip)", data=_zip, file_name=f"live_training_{tag}.zip",
+    c4.download_button("Download everything (zip)", data=_zip, file_name=f"live_training_{tag}.zip",
                        mime="application/zip", key="lt_dl_zip", on_click="ignore", type="primary",
                        help="All figures as PNG, SVG, PDF and HTML, the data, the settings and the CLI command. "
                        "Building it takes a few seconds.")  # fmt: skip
@@ -314,7 +314,7 @@ def _metrics(result: TrainingResult, step: int | None) -> None:
 
 def _step_picker(result: TrainingResult) -> None:
     c1, c2 = st.columns([1, 1])
-    c1.toggle("Follow the latest step", key="lt_follow")
+    c1.toggle("Follow latest", key="lt_follow", help="Keep the newest analysed step selected.")
     last = int(result.records[-1].step) if result.records else 0
     c2.number_input("Selected step", 0, max(last, result.config.steps), step=result.config.analyze_every,
                     key="lt_sel_input", on_change=_on_step_input)  # fmt: skip
@@ -340,6 +340,8 @@ def _panel() -> None:
         st.error(f"Diverged at step {result.diverged_step}: {result.diverged_reason}. All {len(result.records)} "
                  "measured steps are kept below and in the downloads.")  # fmt: skip
     sel = selected_step(result)
+    if sel is not None and ss.lt_follow:
+        ss.lt_sel_input = sel  # show the followed step in the picker (set before the widget is drawn)
     view, fit = views_for(result, sel) if sel is not None else (None, None)
     st.caption(_path_caption(tr, view))
     if not result.records:

@@ -138,6 +138,7 @@ def advance(trainer: Trainer, *, max_records: int | None = None, max_seconds: fl
         return 0
     t0 = time.perf_counter()
     n = 0
+    trainer.resume()  # a trainer paused by an earlier chunk yields nothing until resumed
     gen = trainer.run(max_records=max_records)
     try:
         for _ in gen:
@@ -396,8 +397,8 @@ def step_view(
     step : int
         An analysed step with a snapshot.
     n_grid : int
-        Pseudospectrum grid points per axis (automatic square window, see
-        :func:`nnspec_core.pseudospectra.pseudospectrum`), 8..200.
+        Pseudospectrum grid points per axis, 8..200, on a square window around the unit disc and every
+        eigenvalue (15 % margin), so the stability boundary |z| = 1 is always in view.
     k_max : int, optional
         Largest power of the transient (default ``config.transient_k``).
     horizon : int, optional
@@ -445,7 +446,8 @@ def step_view(
         dist = math.nan
         if op.blocks is not None or op.d <= max_pseudo_dim:
             schur = None if op.blocks is not None else schur_form(op.J)
-            ps = pseudospectrum(None if schur else op.J, blocks=op.blocks, schur=schur, n_grid=n_grid)
+            re_ax, im_ax = _window(lam, n_grid)
+            ps = pseudospectrum(None if schur else op.J, blocks=op.blocks, schur=schur, re=re_ax, im=im_ax)
             re, im, sig, method = ps.re, ps.im, ps.sigma_min, ps.method
             levels = eps_levels(ps, n_levels=6)
             theta = np.linspace(0.0, 2.0 * np.pi, 361)
@@ -466,6 +468,15 @@ def step_view(
         k=tg.k, norms=tg.norms, upper=tg.upper, kreiss=float(tg.kreiss_lower), peak=float(tg.peak),
         peak_k=int(tg.peak_k), realized_k=rk, realized=rv, realized_complete=complete, note=" ".join(notes),
     )  # fmt: skip
+
+
+def _window(lam: np.ndarray, n_grid: int) -> tuple[np.ndarray, np.ndarray]:
+    """Square grid axes around the unit disc and every eigenvalue, with a 15 % margin, shape (n_grid,) each."""
+    x0, x1 = min(-1.0, float(lam.real.min())), max(1.0, float(lam.real.max()))
+    y0, y1 = min(-1.0, float(lam.imag.min())), max(1.0, float(lam.imag.max()))
+    half = 0.5 * max(x1 - x0, y1 - y0) * 1.15
+    cx, cy = 0.5 * (x0 + x1), 0.5 * (y0 + y1)
+    return np.linspace(cx - half, cx + half, n_grid), np.linspace(cy - half, cy + half, n_grid)
 
 
 def _kappa_arg(kappa: float) -> float | None:
@@ -580,8 +591,8 @@ def explain(result: TrainingResult, view: StepView) -> str:
     sharpness against its threshold, with numbers; it describes, it does not predict.
     """
     rec = next(r for r in result.records if r.step == view.step)
-    lines = [f"**Step {view.step}** ({view.path} analysis, J is {view.d or '?'}×{view.d or '?'}, "
-             f"coordinates “{view.coords}”)."]  # fmt: skip
+    size = f"J is {view.d}×{view.d}" if view.d else f"top {view.eigenvalues.size} eigenvalues of J"
+    lines = [f"**Step {view.step}** ({view.path} analysis, {size}, coordinates “{view.coords}”)."]
     rho = view.rho
     if math.isfinite(rho):
         if rho < 1:
@@ -676,7 +687,7 @@ def _threshold_name(config: TrainConfig) -> str:
 def indicators_figure(
     result: TrainingResult, *, selected_step: int | None = None, theme: Theme = DEFAULT_THEME
 ) -> go.Figure:
-    """Indicator trajectories on a shared step axis: κ(V) and the transient peak; ρ(J), ρ₊ against 1;
+    """Indicator trajectories on a shared step axis: κ(V); ρ(J), ρ₊ against 1;
     the (preconditioned) sharpness against its threshold (38/η for Adam at β₁ = 0.9); ‖[H, M]‖ (adaptive).
 
     Only analysed steps are drawn; every trace carries ``customdata = step``.
@@ -691,12 +702,11 @@ def indicators_figure(
     sharp_name = "P-sharpness" if adaptive else "λmax(H)"
     series = {
         "κ(V)": cols["kappa_V"][a],
-        "max‖Jᵏ‖": cols["transient_peak"][a],
         "ρ(J)": cols["rho"][a],
         "ρ₊": cols["rho_plus"][a],
         sharp_name: cols["sharpness"][a],
     }
-    panels = [["κ(V)", "max‖Jᵏ‖"], ["ρ(J)", "ρ₊"], [sharp_name]]
+    panels = [["κ(V)"], ["ρ(J)", "ρ₊"], [sharp_name]]
     if adaptive:
         series["λmax(H)"] = cols["lambda_max_H"][a]
         panels[2].append("λmax(H)")
@@ -732,7 +742,7 @@ def spectrum_figure(view: StepView, *, theme: Theme = DEFAULT_THEME, uirevision:
         pseudo=pseudo,
         eps_levels=view.levels if view.has_pseudo else None,
         symbol="μ",
-        title=f"Eigenvalues of J at step {view.step}" + (" and ε-pseudospectra" if view.has_pseudo else ""),
+        title=f"J at step {view.step}: eigenvalues" + (", ε-pseudospectra" if view.has_pseudo else ""),
         uirevision=uirevision,
         theme=theme,
     )
