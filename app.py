@@ -5,7 +5,7 @@ import streamlit as st
 from nnspec_app.runtime import pin_threads
 from nnspec_app.ui import init_state, sidebar_common
 
-st.cache_resource(pin_threads)()  # once per server process
+st.cache_resource(show_spinner=False)(pin_threads)()  # once per server process
 
 st.set_page_config(page_title="nnspec", page_icon="∿", layout="wide")
 init_state()

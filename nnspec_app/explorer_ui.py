@@ -185,11 +185,12 @@ def cards(st: Any, res: ExplorerResult) -> None:
     r1[1].metric("α(A) spectral abscissa", fmt(s.alpha, 5),
                  help="Largest Re λ. Continuous time: ‖eᵗᴬ‖ → 0 iff α < 0.")  # fmt: skip
     r1[2].metric("‖A‖₂", fmt(s.norm, 4), help="Largest singular value: the most one step can amplify.")
-    r1[3].metric("κ(V) eigenvector condition", fmt(s.kappa_V),
+    r1[3].metric("κ(V) eigenvectors", fmt(s.kappa_V),
                  help="cond₂ of the eigenvector matrix with unit columns: 1 for a normal matrix, ∞ for a "
                       "defective one (a Jordan block).")  # fmt: skip
-    r2[0].metric("Henrici departure (relative)", fmt(s.departure_rel),
-                 help=f"√(‖A‖²_F − Σ|λ|²) / ‖A‖_F: 0 for a normal matrix. Absolute: {fmt(s.departure)}.")  # fmt: skip
+    r2[0].metric("departure (Henrici)", fmt(s.departure_rel),
+                 help=f"Relative departure from normality √(‖A‖²_F − Σ|λ|²) / ‖A‖_F: 0 for a normal matrix, 1 for a "
+                      f"nilpotent one. Absolute: {fmt(s.departure)}.")  # fmt: skip
     r2[1].metric(f"ρ_ε, ε = {e}", fmt(res.rho_eps, 5),
                  help="Largest |z| in the ε-pseudospectrum. ρ_ε − ρ ≫ ε signals non-normality.")  # fmt: skip
     r2[2].metric(f"α_ε, ε = {e}", fmt(res.alpha_eps, 5),
@@ -201,7 +202,7 @@ def cards(st: Any, res: ExplorerResult) -> None:
         what = "sup_{Re z>0} Re z / σₘᵢₙ(zI − A)" if continuous else "sup_{|z|>1} (|z| − 1) / σₘᵢₙ(zI − A)"
         khelp = (f"{what}. A guaranteed lower bound on the peak of "
                  f"{'‖eᵗᴬ‖' if continuous else '‖Aᵏ‖'} (∞ when the matrix is unstable).")  # fmt: skip
-    r2[3].metric(f"Kreiss constant ({'continuous' if continuous else 'discrete'})", kval, help=khelp)
+    r2[3].metric(f"Kreiss K ({'continuous' if continuous else 'discrete'})", kval, help=khelp)
 
 
 # --------------------------------------------------------------------------------------- export

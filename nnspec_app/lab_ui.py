@@ -357,26 +357,33 @@ EP_TEXT = (
 
 def cards(st: Any, r: Any) -> None:
     """The six metric cards of the lab (ρ, κ(V), distance to the nearest EP, peak, Kreiss, ‖[H, M]‖)."""
-    row1, row2 = st.columns(3), st.columns(3)
+    box = st.container(key="lab_cards")
+    row1, row2 = box.columns(3), box.columns(3)
     row1[0].metric("ρ(J) spectral radius", fmt(r.rho, 5), help="Largest |μ|. Below 1, ‖Jᵏ‖ → 0 eventually.")
-    kap = "∞ (at an EP)" if r.at_ep else fmt(r.kappa_V)
-    row1[1].metric("κ(V) eigenvector condition", kap,
-                   help="cond₂ of the eigenvector matrix (unit columns). 1 for a normal J, ∞ at an EP.")  # fmt: skip
+    row1[1].metric("κ(V) eigenvector condition", fmt(r.kappa_V),
+                   help="cond₂ of the eigenvector matrix (unit columns): 1 for a normal J, ∞ at an exceptional "
+                        "point, where J cannot be diagonalised.")  # fmt: skip
     if math.isnan(r.ep_lr):
         ep_val, ep_help = "none", "This optimizer has no exceptional point here (gradient descent: J is symmetric)."
     else:
-        ep_val = fmt_pct(r.ep_rel)
+        ep_val = "0 %" if abs(r.ep_rel) < 1e-9 else fmt_pct(r.ep_rel)
         ep_help = (f"How far η is from the nearest EP along η: η_EP = {fmt(r.ep_lr, 6)} ({r.ep_branch} branch, "
                    f"mode curvature {fmt(r.ep_lam)}). Matrix distance to the nearest defective matrix ≈ "
                    f"{fmt(r.ep_distance)} (2-norm).")  # fmt: skip
     row1[2].metric("η away from the nearest EP", ep_val, help=ep_help)
-    peak = "diverges (ρ > 1)" if r.diverges else f"{fmt(r.peak)} at k = {r.peak_k}"
-    row2[0].metric("peak ‖Jᵏ‖₂", peak, help=f"Largest ‖Jᵏ‖₂ for k ≤ {r.settings.k_max}: worst-case amplification.")
+    if r.diverges:
+        row2[0].metric("peak ‖Jᵏ‖₂", "diverges", help="ρ(J) > 1: ‖Jᵏ‖ grows without bound.")
+    else:
+        row2[0].metric(f"peak ‖Jᵏ‖₂ (at k = {r.peak_k})", fmt(r.peak),
+                       help=f"Largest ‖Jᵏ‖₂ for k ≤ {r.settings.k_max}: the worst-case amplification.")  # fmt: skip
     row2[1].metric("Kreiss constant K(J)", fmt(r.kreiss),
                    help="A guaranteed lower bound on sup ‖Jᵏ‖ (Kreiss matrix theorem); ∞ when ρ > 1.")  # fmt: skip
-    comm = fmt(r.commutator) if r.settings.optimizer == "adam" else "— (no M)"
+    comm = fmt(r.commutator) if r.settings.optimizer == "adam" else "—"
     row2[2].metric("‖[H, M]‖₂ commutator", comm,
                    help="Adam's preconditioner M against H: 0 when they commute (rotation 0°).")  # fmt: skip
+    if r.at_ep:
+        box.caption("You are on an exceptional point: two eigenvalues and their eigenvectors coincide, J is not "
+                    "diagonalisable, and κ(V) = ∞.")  # fmt: skip
 
 
 def map_figure(r: Any, pmap: Any, theme: Theme) -> go.Figure:
@@ -385,9 +392,17 @@ def map_figure(r: Any, pmap: Any, theme: Theme) -> go.Figure:
 
     s = r.settings
     y_name = {"adam": "β₁", "gd": "β (not used by GD)"}.get(s.optimizer, "momentum β")
-    return plot_param_map(pmap.x, pmap.y, pmap.log10_kappa, x_name="learning rate η", y_name=y_name, z_cap=8.0,
-                          contour_z=pmap.rho, curves=merged_curves(r.ep_curves), marker=(s.lr, s.momentum),
-                          title="log₁₀ κ(V) over (η, β)", theme=theme)  # fmt: skip
+    z = pmap.log10_kappa
+    finite = z[np.isfinite(z)]
+    cap = float(np.clip(finite.max(), 2.0, 8.0)) if finite.size else 2.0  # κ = ∞ cells at the top of the range
+    fig = plot_param_map(pmap.x, pmap.y, z, x_name="learning rate η", y_name=y_name, z_cap=cap, contour_z=pmap.rho,
+                         curves=merged_curves(r.ep_curves), marker=(s.lr, s.momentum), title="log₁₀ κ(V) over (η, β)",
+                         theme=theme)  # fmt: skip
+    # the EP curves must stay visible on the dark end of the colour map
+    return fig.update_traces(line_color="#FFFFFF", selector=dict(name="EP (lower branch)")).update_traces(
+        line_color="#56B4E9", selector=dict(name="EP (upper branch)")).update_traces(
+        line_color="#CC79A7", selector=dict(name="EP (critical branch)")).update_traces(
+        line_color="#FFFFFF", selector=dict(name="EP (nilpotent branch)"))  # fmt: skip
 
 
 def spectrum_figure(r: Any, theme: Theme) -> go.Figure:

@@ -96,7 +96,7 @@ with right:
     else:
         horizon = float(c5.number_input("time t_max", 0.1, 1000.0, 10.0, 1.0, key="mx_tmax", **Q))
     show_fov = c6.checkbox("field of values", True, key="mx_fov", **Q)
-    kreiss = c6.checkbox("Kreiss constant", True, key="mx_kreiss", help="The slowest part for large n.", **Q)
+    kreiss = c6.checkbox("Kreiss K", True, key="mx_kreiss", help="Estimate the Kreiss constant (slow for large n).", **Q)
     try:
         levels = parse_levels(levels_text)
     except ValueError as err:

@@ -52,7 +52,7 @@ def test_default_page_renders_cards_and_charts():
     at = _app()
     m = _metrics(at)
     assert len(m) == 8
-    assert m["Kreiss constant (discrete)"] == "∞"  # Grcar: rho > 1
+    assert m["Kreiss K (discrete)"] == "∞"  # Grcar: rho > 1
     assert "Grcar" in at.markdown[0].value or any("Grcar" in x.value for x in at.markdown)
     spec = _spec(at)
     assert spec["layout"]["dragmode"] == "select"
@@ -152,7 +152,7 @@ def test_bad_uploads_keep_the_previous_matrix():
         assert len(at.metric) == 8
     at.file_uploader(key="mx_upload").set_value(("m.npy", _npy(np.diag([0.5, 0.25, 0.1])), "x")).run()
     assert not at.error and _current(at) == matrix_key(np.diag([0.5, 0.25, 0.1]))
-    assert _metrics(at)["κ(V) eigenvector condition"] == "1"
+    assert _metrics(at)["κ(V) eigenvectors"] == "1"
 
 
 def test_levels_input():
@@ -199,6 +199,6 @@ def test_continuous_dynamics():
     at.selectbox(key="mx_gallery").set_value("random")
     at.radio(key="mx_dynamics").set_value("continuous").run()
     assert not at.exception
-    assert "Kreiss constant (continuous)" in _metrics(at)
+    assert "Kreiss K (continuous)" in _metrics(at)
     tr = _spec(at, 1)
     assert tr["data"][0]["name"] == "‖eᵗᴬ‖₂"
