@@ -1,0 +1,131 @@
+"""AppTest smoke and behaviour tests of the Live Training page (pages/live_training.py).
+
+AppTest does not tick ``run_every`` fragments, but the fragment body runs once in every full run: Start
+trains one chunk there, Step and "Run to the end" call the same ``nnspec_core.live.advance``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from nnspec_app.live_ui import OPTIMIZER_NAMES
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "live_training.py")
+TINY = {"lt_steps": "10", "lt_width": "3", "lt_n": "40", "lt_k": "10", "lt_K": "3"}
+
+
+def _app(**params: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params = TINY | params
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _metrics(at: AppTest) -> dict[str, str]:
+    return {m.label: m.value for m in at.metric}
+
+
+def _chart_specs(at: AppTest) -> list[dict]:
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def _titles(at: AppTest) -> list[str]:
+    return [s["layout"].get("title", {}).get("text", "") for s in _chart_specs(at)]
+
+
+def test_page_loads_ready_without_charts():
+    at = _app()
+    assert any("press **▶ Start**" in i.value for i in at.info)
+    assert not at.get("plotly_chart") and not at.metric
+    assert any("width ≤ 64" in c.value and "steps ≤ 2000" in c.value for c in at.sidebar.caption)
+
+
+@pytest.mark.parametrize("opt", list(OPTIMIZER_NAMES))
+def test_each_optimizer_steps_without_exception(opt):
+    at = _app(lt_opt=OPTIMIZER_NAMES[opt])
+    at.sidebar.button(key="lt_step").click().run()
+    assert not at.exception and not at.error
+    assert at.session_state["lt_trainer"].config.optimizer == opt
+    assert _metrics(at)["step"] == "0"
+    titles = _titles(at)
+    assert len(titles) == 5 and "J at step 0" in " ".join(titles)
+    assert any("Analysis path: **dense**" in c.value for c in at.caption)
+
+
+def test_start_shows_steps_then_pause():
+    at = _app()
+    at.sidebar.button(key="lt_start").click().run()
+    assert not at.exception
+    tr = at.session_state["lt_trainer"]
+    assert len(tr.records) >= 1 and at.session_state["lt_live"] is (not tr.done)
+    assert int(_metrics(at)["step"]) == tr.records[-1].step
+    at.sidebar.button(key="lt_pause").click().run()
+    assert not at.exception and at.session_state["lt_live"] is False
+    text = at.get("progress")[0].proto.text
+    assert text.startswith(("paused", "finished"))
+
+
+def test_run_to_end_follow_and_select_step():
+    at = _app()
+    at.sidebar.button(key="lt_runall").click().run()
+    assert not at.exception
+    assert _metrics(at)["step"] == "10" and at.get("progress")[0].proto.text == "finished: 10 steps"
+    assert at.number_input(key="lt_sel_input").value == 10 and at.toggle(key="lt_follow").value
+    assert len(at.get("download_button")) == 4
+    at.number_input(key="lt_sel_input").set_value(4).run()
+    assert not at.exception
+    assert _metrics(at)["step"] == "4" and not at.toggle(key="lt_follow").value
+    assert any(t.startswith("J at step 4") for t in _titles(at))
+    assert any("**Step 4**" in m.value for m in at.markdown)
+    at.toggle(key="lt_follow").set_value(True).run()
+    assert _metrics(at)["step"] == "10"
+
+
+def test_divergence_message_keeps_steps():
+    at = _app(lt_opt="GD", lt_lr="10", lt_steps="200")
+    at.sidebar.button(key="lt_runall").click().run()
+    assert not at.exception
+    res = at.session_state["lt_trainer"].result()
+    assert res.diverged and len(res.records) == res.diverged_step + 1
+    assert any(f"Diverged at step {res.diverged_step}" in e.value for e in at.error)
+    assert at.get("progress")[0].proto.text.startswith(f"⚠ diverged at step {res.diverged_step}")
+    assert len(at.get("download_button")) == 4  # everything measured stays exportable
+    loss = next(s for s in _chart_specs(at) if s["layout"]["title"]["text"].startswith("Loss"))
+    assert any("diverged at step" in a["text"] for a in loss["layout"]["annotations"])
+
+
+def test_url_parameters_restore_settings():
+    params = dict(lt_data="XOR", lt_opt="heavy ball (SGD momentum)", lt_lr="0.1", lt_beta="0.8", lt_seed="3",
+                  lt_act="relu", lt_every="2", lt_coords_heavy_ball="[θₖ; θₖ₋₁] (history)")  # fmt: skip
+    at = _app(**params)
+    sb = at.sidebar
+    assert sb.selectbox(key="lt_data").value == "xor" and sb.selectbox(key="lt_opt").value == "heavy_ball"
+    assert sb.select_slider(key="lt_lr").value == 0.1 and sb.slider(key="lt_beta").value == 0.8
+    assert sb.number_input(key="lt_seed").value == 3 and sb.slider(key="lt_width").value == 3
+    sb.button(key="lt_step").click().run()
+    cfg = at.session_state["lt_trainer"].config
+    assert (cfg.dataset, cfg.optimizer, cfg.lr, cfg.momentum, cfg.seed, cfg.activation) == (
+        "xor", "heavy_ball", 0.1, 0.8, 3, "relu"
+    )  # fmt: skip
+    assert (cfg.analyze_every, cfg.coords, cfg.steps, cfg.width, cfg.n_samples) == (2, "history", 10, 3, 40)
+
+
+def test_invalid_url_values_are_ignored():
+    at = _app(lt_lr="banana", lt_opt="SGD-ish", lt_width="999")
+    sb = at.sidebar
+    assert sb.select_slider(key="lt_lr").value == 0.01 and sb.selectbox(key="lt_opt").value == "adam"
+    assert sb.slider(key="lt_width").value == 16
+
+
+def test_changed_settings_notice_and_reset():
+    at = _app()
+    at.sidebar.button(key="lt_step").click().run()
+    at.sidebar.slider(key="lt_width").set_value(4).run()
+    assert any("Settings changed" in i.value for i in at.info)
+    at.sidebar.button(key="lt_reset").click().run()
+    assert at.session_state["lt_trainer"] is None and not at.get("plotly_chart")
