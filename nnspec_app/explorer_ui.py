@@ -7,7 +7,9 @@ is replaced only by a successful load, so a refused file or text leaves the prev
 
 from __future__ import annotations
 
+import io
 import math
+import zipfile
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -221,12 +223,15 @@ def export_section(
                    "regenerate the figures: unzip and run them in that folder.")  # fmt: skip
         if st.button("Prepare the zip", key="mx_prepare", help="Renders every figure (a few seconds)."):
             with st.spinner("Rendering PNG, SVG and PDF…"):
-                if not kaleido():
-                    st.info("Static export (PNG/SVG/PDF) is not available here; the zip holds HTML figures only.")
+                kaleido()
                 st.session_state["mx_zip"] = (signature, build_zip())
         prepared = st.session_state.get("mx_zip")
         if prepared is not None and prepared[0] == signature:
             data = prepared[1]
+            with zipfile.ZipFile(io.BytesIO(data)) as z:
+                if not any(n.endswith(".png") for n in z.namelist()):
+                    st.info("Static export (PNG/SVG/PDF) is not available here (see MANIFEST.txt in the zip); "
+                            "it holds the interactive HTML figures, which always work.")  # fmt: skip
             st.download_button("Download everything (.zip)", data=data, file_name="matrix_explorer.zip",
                                mime="application/zip", key="mx_zip_download", on_click="ignore")  # fmt: skip
         cols = st.columns(len(figs))

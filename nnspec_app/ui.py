@@ -68,8 +68,18 @@ def user_errors() -> Iterator[None]:
 
 
 @st.cache_resource(show_spinner="Starting the figure renderer (Chromium, once per server)…")
-def kaleido_server() -> bool:
-    """Start kaleido's process-wide Chromium once (held by ``st.cache_resource``); False if unavailable."""
+def _kaleido_started() -> bool:
     from nnspec_core.export import start_kaleido
 
     return start_kaleido()
+
+
+def kaleido_server() -> bool:
+    """Start kaleido's process-wide Chromium once (held by ``st.cache_resource``); False if unavailable.
+
+    A failed start is not cached, so a transient failure (a busy machine) is retried on the next call.
+    """
+    ok = _kaleido_started()
+    if not ok:
+        _kaleido_started.clear()
+    return ok

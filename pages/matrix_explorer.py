@@ -96,7 +96,7 @@ with right:
     else:
         horizon = float(c5.number_input("time t_max", 0.1, 1000.0, 10.0, 1.0, key="mx_tmax", **Q))
     show_fov = c6.checkbox("field of values", True, key="mx_fov", **Q)
-    kreiss = c6.checkbox("Kreiss K", True, key="mx_kreiss", help="Estimate the Kreiss constant (slow for large n).", **Q)
+    kreiss = c6.checkbox("Kreiss K", True, key="mx_kreiss", help="Estimate the Kreiss constant (slow for big n).", **Q)
     try:
         levels = parse_levels(levels_text)
     except ValueError as err:
@@ -131,7 +131,7 @@ with g1:
                "coloured by their condition number 1/|yᴴx| (hover shows it); dashed: field of values.")  # fmt: skip
 with g2:
     show_chart(figs["transient"], key="mx_transient", filename="transient")
-    st.caption("Worst-case amplification after k steps (or time t). Dashed: the upper bound κ(V)ρᵏ (κ(V)e^{tα}); "
+    st.caption("Worst-case amplification after k steps (or time t). Dashed: the upper bound κ(V)ρᵏ (κ(V)eᵗᵅ); "
                "dotted: the Kreiss constant, which the peak must reach. A peak far above 1 despite ρ < 1 "
                "(α < 0) is the signature of non-normality.")  # fmt: skip
 

@@ -1,0 +1,88 @@
+"""Browser test of the Matrix Explorer: upload a file, see the contours, download the zip and a modebar SVG."""
+
+from __future__ import annotations
+
+import io
+import time
+import xml.etree.ElementTree as ET
+import zipfile
+
+import numpy as np
+import pytest
+
+from nnspec_core.explorer import matrix_key
+from nnspec_core.gallery import random_nonnormal
+from tests.e2e.conftest import wait_for_app
+
+pytestmark = pytest.mark.e2e
+
+SPEC = "[class*='st-key-mx_spectrum_'] .js-plotly-plot"
+# contour levels and eigenvalue x-coordinates of the spectrum chart, from plotly's own data
+_CHART = """() => {
+  const gd = document.querySelector("[class*='st-key-mx_spectrum_'] .js-plotly-plot");
+  if (!gd || !gd.data) return null;
+  const c = gd._fullData.filter(t => t.type === 'contour');
+  const e = gd._fullData.filter(t => t.name === 'eigenvalues');
+  return JSON.stringify({contours: c.length, eig_x: e.length ? Array.from(e[0].x) : [],
+                         paths: gd.querySelectorAll('.contourlayer path').length});
+}"""
+
+
+def _until(page, fn, timeout: float = 60.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        wait_for_app(page)
+        value = fn()
+        if value:
+            return value
+        page.wait_for_timeout(250)
+    raise AssertionError("condition not met in time")
+
+
+def test_upload_contours_zip_and_modebar_svg(app_url, page, tmp_path):
+    A = random_nonnormal(10, seed=5, s=2.0)
+    f = tmp_path / "nonnormal.npy"
+    np.save(f, A)
+
+    page.goto(f"{app_url}/matrix_explorer?mx_source=Upload+a+file")
+    wait_for_app(page)
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(f))
+    _until(page, lambda: "nonnormal.npy (10 × 10" in page.inner_text("[data-testid='stMain']"))
+    import json
+
+    chart = _until(page, lambda: (c := page.evaluate(_CHART)) and json.loads(c)["paths"] > 0 and json.loads(c))
+    assert chart["contours"] >= 1
+    np.testing.assert_allclose(np.sort(chart["eig_x"]), np.sort(np.linalg.eigvals(A).real), atol=1e-8)
+    assert page.locator("[data-testid='stException']").count() == 0
+    page.screenshot(path=str(tmp_path / "matrix_explorer.png"), full_page=True)
+
+    # "Download everything": prepare, then download, then check the members and the matrix inside
+    page.get_by_text("Export: download everything").click()
+    page.get_by_role("button", name="Prepare the zip").click()
+    button = page.get_by_role("button", name="Download everything (.zip)")
+    button.wait_for(timeout=120_000)
+    with page.expect_download(timeout=120_000) as dl:
+        button.click()
+    zpath = tmp_path / "bundle.zip"
+    dl.value.save_as(zpath)
+    z = zipfile.ZipFile(zpath)
+    names = set(z.namelist())
+    for fig in ("spectrum", "transient"):
+        assert {f"figures/{fig}.{ext}" for ext in ("png", "svg", "pdf", "html")} <= names
+    assert {"MANIFEST.txt", "command.txt", "settings.json", "data/matrix.npy", "data/eigenvalues.csv"} <= names
+    assert z.read("figures/spectrum.png").startswith(b"\x89PNG") and z.read("figures/spectrum.pdf").startswith(b"%PDF")
+    M = np.load(io.BytesIO(z.read("data/matrix.npy")), allow_pickle=False)
+    np.testing.assert_array_equal(M, A)
+    assert json.loads(z.read("settings.json"))["matrix_sha256"] == matrix_key(A)
+    assert "figure --matrix data/matrix.npy --settings settings.json" in z.read("command.txt").decode()
+
+    # the modebar camera button downloads an SVG
+    page.hover(SPEC)
+    with page.expect_download(timeout=60_000) as dl2:
+        page.locator(f"{SPEC} .modebar-btn[data-title*='Download']").first.click()
+    assert dl2.value.suggested_filename.endswith(".svg")
+    svg_path = tmp_path / dl2.value.suggested_filename
+    dl2.value.save_as(svg_path)
+    root = ET.fromstring(svg_path.read_bytes())
+    assert root.tag.endswith("svg")
+    page.screenshot(path=str(tmp_path / "matrix_explorer_after.png"), full_page=True)
