@@ -23,7 +23,7 @@ from numpy.typing import ArrayLike
 
 from nnspec_core._validation import check_matrix, check_scalar
 from nnspec_core.blocks import eig2x2, kappa2x2, sigma_max2x2
-from nnspec_core.pseudospectra import _kappa_unit, _resolve, _ritz_top, kreiss_constant
+from nnspec_core.pseudospectra import _converged, _kappa_unit, _resolve, _ritz_top, kreiss_constant
 
 __all__ = ["TransientResult", "power_norms", "transient_growth", "expm_norms"]
 
@@ -115,9 +115,9 @@ def _gk_sigma_max(
             alpha.append(a)
             beta.append(b)
             if step >= 2 or step == max_steps:
-                s, x_last = _ritz_top(alpha, beta)
+                s, x_last, s2 = _ritz_top(alpha, beta)
                 bad = ~(np.isfinite(s) & np.isfinite(b))
-                conv = ~bad & ((b * x_last <= tol * s) | (s == 0))
+                conv = ~bad & (_converged(s, b * x_last, s2, tol) | (s == 0))
                 done = bad | conv | (step == max_steps)
                 if np.any(done):
                     idx = todo[done]
