@@ -1,8 +1,9 @@
-"""Browser test of the Matrix Explorer: upload a file, see the contours, download the zip and a modebar SVG."""
+"""Browser test of the Matrix Explorer: upload a file, contours, box zoom, the zip and a modebar SVG download."""
 
 from __future__ import annotations
 
 import io
+import json
 import time
 import xml.etree.ElementTree as ET
 import zipfile
@@ -28,6 +29,12 @@ _CHART = """() => {
 }"""
 
 
+_RANGE = """() => {
+  const gd = document.querySelector("[class*='st-key-mx_spectrum_'] .js-plotly-plot");
+  return gd && gd._fullLayout ? JSON.stringify([gd._fullLayout.xaxis.range, gd._fullLayout.yaxis.range]) : null;
+}"""
+
+
 def _until(page, fn, timeout: float = 60.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -48,13 +55,27 @@ def test_upload_contours_zip_and_modebar_svg(app_url, page, tmp_path):
     wait_for_app(page)
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(str(f))
     _until(page, lambda: "nonnormal.npy (10 × 10" in page.inner_text("[data-testid='stMain']"))
-    import json
-
     chart = _until(page, lambda: (c := page.evaluate(_CHART)) and json.loads(c)["paths"] > 0 and json.loads(c))
     assert chart["contours"] >= 1
     np.testing.assert_allclose(np.sort(chart["eig_x"]), np.sort(np.linalg.eigvals(A).real), atol=1e-8)
     assert page.locator("[data-testid='stException']").count() == 0
     page.screenshot(path=str(tmp_path / "matrix_explorer.png"), full_page=True)
+
+    # box-select zoom: drag a rectangle; the grid is recomputed for it (a new chart), "Reset zoom" undoes it
+    auto = json.loads(page.evaluate(_RANGE))
+    page.locator(SPEC).first.scroll_into_view_if_needed()
+    box = page.locator(f"{SPEC} .nsewdrag").first.bounding_box()
+    x0, y0 = box["x"] + 0.55 * box["width"], box["y"] + 0.25 * box["height"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x0 + 0.2 * box["width"], y0 + 0.2 * box["height"], steps=6)
+    page.mouse.move(x0 + 0.4 * box["width"], y0 + 0.4 * box["height"], steps=6)
+    page.mouse.up()
+    zoomed = _until(page, lambda: (r := page.evaluate(_RANGE)) and json.loads(r)[0][0] > auto[0][0] + 1e-6 and r)
+    assert json.loads(zoomed)[0][1] <= auto[0][1] + 1e-9
+    _until(page, lambda: page.evaluate(_CHART) and json.loads(page.evaluate(_CHART))["paths"] > 0)
+    page.get_by_role("button", name="Reset zoom").click()
+    _until(page, lambda: (r := page.evaluate(_RANGE)) and np.allclose(json.loads(r), auto))
 
     # "Download everything": prepare, then download, then check the members and the matrix inside
     page.get_by_text("Export: download everything").click()
