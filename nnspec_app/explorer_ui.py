@@ -176,6 +176,36 @@ def reset_zoom(session: MutableMapping) -> None:
     session[ZOOM] = session.get(ZOOM, 0) + 1
 
 
+def region_from_url(session: MutableMapping, params: Any) -> None:
+    """On a session's first run, take the zoom region from the URL (``?mx_region=re0,re1,im0,im1``).
+
+    Invalid values are ignored (like Streamlit ignores invalid values of URL-bound widgets).
+    """
+    if session.get("_mx_url_read"):
+        return
+    session["_mx_url_read"] = True
+    text = params.get("mx_region")
+    if not text:
+        return
+    try:
+        v = [float(x) for x in str(text).split(",")]
+        session[REGION] = region_from_box({"x": v[:2], "y": v[2:]}) if len(v) == 4 else None
+    except ValueError:
+        session[REGION] = None
+
+
+def region_to_url(session: MutableMapping, params: Any) -> None:
+    """Keep ``?mx_region=...`` in the URL in step with the zoom, so a shared link reopens it."""
+    r = session.get(REGION)
+    if r is None:
+        if "mx_region" in params:
+            del params["mx_region"]
+    else:
+        text = ",".join(f"{v:.12g}" for v in r)
+        if params.get("mx_region") != text:
+            params["mx_region"] = text
+
+
 # --------------------------------------------------------------------------------------- cards
 def cards(st: Any, res: ExplorerResult) -> None:
     """Eight metric cards: ρ, α, ‖A‖₂, κ(V); departure, ρ_ε, α_ε, Kreiss constant."""
@@ -258,6 +288,8 @@ __all__ = [
     "chart_key",
     "apply_box",
     "reset_zoom",
+    "region_from_url",
+    "region_to_url",
     "cards",
     "export_section",
 ]

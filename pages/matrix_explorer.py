@@ -80,6 +80,8 @@ with left:
         st.button("Use the pasted matrix", key="mx_use_text", on_click=ui.load_text, args=(ss, "mx_text"))
     if ss.get(ui.CURRENT) is None:  # first visit on an upload/paste link: start from the default gallery matrix
         ui.use_gallery(ss, "grcar", {"n": 24})
+    if source == "Gallery":  # a shared link of a gallery matrix reopens its zoom
+        ui.region_from_url(ss, st.query_params)
     if ss.get(ui.ERROR):
         st.error(ss[ui.ERROR])
     st.caption(ui.LIMITS_TEXT)
@@ -103,6 +105,7 @@ with right:
         st.error(f"{err} Using automatic levels.")
         levels = None
 
+ui.region_to_url(ss, st.query_params)
 cur = ss[ui.CURRENT]
 A, key = cur["A"], cur["key"]
 st.markdown(f"**Current matrix:** {cur['label']}")

@@ -181,6 +181,21 @@ def test_zoom_region_and_reset():
     np.testing.assert_allclose(_spec(at)["layout"]["xaxis"]["range"], auto)
 
 
+def test_zoom_region_is_shared_through_the_url():
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params["mx_region"] = "0,1,1,2"
+    at.run()
+    assert not at.exception
+    assert at.session_state[ui.REGION] == (0.0, 1.0, 1.0, 2.0)
+    assert _spec(at)["layout"]["xaxis"]["range"] == [0.0, 1.0]
+    at.button(key="mx_reset_zoom").click().run()
+    assert "mx_region" not in at.query_params
+    bad = AppTest.from_file(PAGE, default_timeout=120)
+    bad.query_params["mx_region"] = "1,0,zz"
+    bad.run()
+    assert not bad.exception and bad.session_state[ui.REGION] is None
+
+
 def test_box_selection_callback():
     session = {ui.ZOOM: 3, ui.REGION: None}
     key = ui.chart_key(session)
