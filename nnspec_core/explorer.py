@@ -639,8 +639,10 @@ def explore(
     levels_given = _check_levels(eps_levels) if eps_levels is not None else None
     if summary is None:
         summary = matrix_summary(M)
-    elif not isinstance(summary, MatrixSummary) or summary.n != M.shape[0]:
-        raise TypeError("summary must be the MatrixSummary of this A.")
+    elif not isinstance(summary, MatrixSummary):
+        raise TypeError(f"summary must be a MatrixSummary; got {type(summary).__name__}.")
+    elif summary.key != matrix_key(M):
+        raise ValueError("summary must be the MatrixSummary of this A (its matrix_key differs).")
     if grid is None:
         grid = explorer_grid(M, region=region, n_grid=n_grid, schur=S)
     elif not isinstance(grid, PseudospectrumResult):

@@ -1,5 +1,6 @@
 """Matrix Explorer: EigTool in the browser — pseudospectra, field of values and transient growth of any matrix."""
 
+import dataclasses
 import json
 
 import streamlit as st
@@ -117,7 +118,8 @@ with user_errors():
     _summary(key, A)
     _grid(key, settings.region, settings.n_grid, A)
     _transient(key, settings.dynamics, settings.horizon, A)
-    res = _result(key, json.dumps(settings.to_dict(), sort_keys=True), A)
+    numerics = dataclasses.replace(settings, show_fov=True, theme="default", background="white")  # display-only
+    res = _result(key, json.dumps(numerics.to_dict(), sort_keys=True), A)
 
 # ------------------------------------------------------------------------------------------- output
 ui.cards(st, res)

@@ -337,6 +337,8 @@ def test_bad_arguments(A6):
         explore(A6, dynamics="both")
     with pytest.raises(ValueError, match="re_min < re_max"):
         explore(A6, region=(1, 0, 0, 1))
+    with pytest.raises(ValueError, match="MatrixSummary of this A"):
+        explore(A6, summary=matrix_summary(A6 + 1.0), n_grid=4, kreiss=False)
     with pytest.raises(ValueError, match="must be the Schur form"):
         explore(A6, schur=schur_form(np.eye(3)))
     with pytest.raises(ValueError, match="kind must be one of"):
