@@ -349,15 +349,15 @@ def _panel() -> None:
     _metrics(result, sel)
     theme = current_theme()
     tag = str(abs(hash(c)) % 10**8)
-    left, right = st.columns([3, 2], gap="medium")
-    with left:
+    left, right = st.columns(2, gap="medium")
+    with left:  # the run over time: clicking a step selects it everywhere
         for name, fig in (("loss", live.loss_figure(result, selected_step=sel, theme=theme)),
                           ("indicators", live.indicators_figure(result, selected_step=sel, theme=theme))):  # fmt: skip
             key = f"lt_chart_{name}"
             show_chart(fig, key=key, filename=f"live_{name}", on_select=lambda k=key: _on_chart_select(k),
                        selection_mode=("points", "box"))  # fmt: skip
         st.caption("Click a point (or drag a box: its first step is taken) on either chart to select a step.")
-    with right:
+    with right:  # the selected step
         _step_picker(result)
         if view is None:
             st.info("No analysed step yet.")
@@ -366,10 +366,13 @@ def _panel() -> None:
                        filename="live_spectrum")  # fmt: skip
             show_chart(live.transient_figure(view, theme=theme, uirevision=f"transient-{tag}"),
                        key="lt_chart_transient", filename="live_transient")  # fmt: skip
+    if view is not None:
+        fit_col, text_col = st.columns(2, gap="medium")
+        with fit_col:
             show_chart(live.fit_figure(fit, theme=theme, uirevision=f"fit-{tag}"), key="lt_chart_fit",
                        filename="live_fit")  # fmt: skip
-    if view is not None:
-        st.markdown(live.explain(result, view))
+        with text_col:
+            st.markdown(live.explain(result, view))
     with st.expander("What do κ(V), ρ(J) and pseudospectra mean?"):
         st.markdown(EXPLAINER)
     if ss.lt_live:

@@ -23,11 +23,14 @@ all norms are 2-norms; ε is absolute.
 
 from __future__ import annotations
 
+import argparse
 import io
 import math
 import shlex
 import time
+import zipfile
 from dataclasses import asdict, dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,6 +75,9 @@ __all__ = [
     "run_figures",
     "run_bundle_parts",
     "cli_command",
+    "add_cli_arguments",
+    "config_from_args",
+    "run_cli",
     "fmt_num",
 ]
 
@@ -82,6 +88,12 @@ CLASS_NAMES = {
     "escape": "escape μ ≥ 1 (negative curvature)",
     "spiral": "spiral |μ| ≥ 1 (complex pair)",
     "": "top eigenvalues (matrix-free)",
+}
+_MODE_PHRASES = {
+    "eos_flip": "a flip mode (μ ≤ −1, edge of stability)",
+    "escape": "an escape mode (μ ≥ 1, negative curvature)",
+    "spiral": "a spiral mode (complex pair, |μ| ≥ 1)",
+    "stable": "inside the unit circle",
 }
 #: Largest operator dimension d for which the pseudospectrum grid is computed by the dense Schur path
 #: (closed-form 2x2 blocks have no limit).
@@ -599,10 +611,10 @@ def explain(result: TrainingResult, view: StepView) -> str:
             lines.append(f"ρ(J) = {fmt_num(rho, 3)} < 1: every eigenvalue is inside the unit circle, so small "
                          "perturbations *eventually* shrink.")  # fmt: skip
         else:
-            mode = CLASS_NAMES.get(rec.rho_mode, rec.rho_mode)
+            mode = _MODE_PHRASES.get(rec.rho_mode, rec.rho_mode or "unknown")
             lines.append(f"ρ(J) = {fmt_num(rho, 3)} ≥ 1: {max(rec.n_unstable, 1)} eigenvalue(s) on or outside the "
-                         f"unit circle (largest: {mode}); ρ₊ = {fmt_num(view.rho_plus, 3)} leaves out "
-                         "negative-curvature escapes.")  # fmt: skip
+                         f"unit circle; the largest is {mode}. Without negative-curvature escapes ρ₊ = "
+                         f"{fmt_num(view.rho_plus, 3)}.")  # fmt: skip
     kv = view.kappa_V
     if math.isinf(kv):
         lines.append("κ(V) = ∞: J is (numerically) defective — eigenvalues alone cannot bound ‖Jᵏ‖.")
@@ -611,12 +623,15 @@ def explain(result: TrainingResult, view: StepView) -> str:
                      if kv < 10 else "the eigenvectors are far from orthogonal (non-normal J), so ‖Jᵏ‖ can "
                      "grow before it decays."))  # fmt: skip
     if view.k.size:
-        if view.peak > 1.0 + 1e-9:
+        K = int(view.k[-1])
+        if rho >= 1 and view.peak_k == K:
+            lines.append(f"‖Jᵏ‖ keeps growing (ρ ≥ 1): ≈ {fmt_num(view.peak)} at k = {K}, against the upper bound "
+                         f"κ(V)ρᵏ = {fmt_num(view.upper[K])}.")  # fmt: skip
+        elif view.peak > 1.0 + 1e-9:
             tail = " even though ρ < 1" if rho < 1 else ""
-            lines.append(
-                f"Transient growth: ‖Jᵏ‖ peaks at ≈ {fmt_num(view.peak)} at k = {view.peak_k}{tail} "
-                f"(bounds: Kreiss ≥ {fmt_num(view.kreiss)}, κ(V)ρᵏ ≤ {fmt_num(view.upper[view.peak_k])})."
-            )
+            kreiss = f"Kreiss lower bound {fmt_num(view.kreiss)}, " if math.isfinite(view.kreiss) else ""
+            lines.append(f"Transient growth: ‖Jᵏ‖ peaks at ≈ {fmt_num(view.peak)} at k = {view.peak_k}{tail} "
+                         f"({kreiss}upper bound κ(V)ρᵏ = {fmt_num(view.upper[view.peak_k])}).")  # fmt: skip
         else:
             lines.append("No transient growth: ‖Jᵏ‖ ≤ 1 for every k shown.")
     if math.isfinite(view.dist_instability):
@@ -896,3 +911,56 @@ def cli_command(config: TrainConfig, *, select_step: int | None = None, out: str
         parts += ["--select", str(int(select_step))]
     parts += ["--out", out]
     return " ".join(shlex.quote(p) for p in parts)
+
+
+_FIELD_TYPES = {"int": int, "float": float, "str": str, "int | None": int, "str | None": str}
+
+
+def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``nnspec train``: one ``--field-name`` flag per :class:`TrainConfig` field, plus
+    ``--select STEP`` (the step whose views are exported; default the last analysed one) and ``--out DIR``."""
+    default = TrainConfig()
+    g = parser.add_argument_group("run settings (TrainConfig fields; validated like the app)")
+    for f in fields(TrainConfig):
+        if f.name == "keep_snapshots":
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type == "bool":
+            g.add_argument(flag, action=argparse.BooleanOptionalAction, default=getattr(default, f.name))
+        else:
+            g.add_argument(flag, type=_FIELD_TYPES[str(f.type)], default=getattr(default, f.name), metavar="X")
+    parser.add_argument("--select", type=int, default=None, help="step whose spectrum / transient / fit is exported")
+    parser.add_argument("--out", default="live_training", help="output directory (created if missing)")
+    parser.add_argument(
+        "--formats", default="png,svg,pdf,html", help="comma-separated figure formats among png, svg, pdf, html"
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """The :class:`TrainConfig` described by parsed ``nnspec train`` arguments (ValueError on bad values)."""
+    kw = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.name != "keep_snapshots"}
+    return TrainConfig(**kw)
+
+
+def run_cli(args: argparse.Namespace) -> int:
+    """``nnspec train``: train, then write what the Live Training page's "Download everything" holds into ``--out``
+    (``figures/``, ``data/``, ``settings.json``, ``command.txt``, ``MANIFEST.txt``). Prints one summary line."""
+    from nnspec_core.export import bundle_zip
+
+    cfg = config_from_args(args)
+    formats = tuple(x.strip() for x in str(args.formats).split(",") if x.strip())
+    result = _train(cfg)
+    figs, data, settings, cmd = run_bundle_parts(result, step=args.select)
+    blob = bundle_zip(figs, data=data, settings=settings, cli_command=cmd, formats=formats)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(io.BytesIO(blob)) as zf:
+        zf.extractall(out)
+    print(f"{status_text(result)}; wrote {len(figs)} figures and the data to {out}")
+    return 0
+
+
+def _train(cfg: TrainConfig) -> TrainingResult:
+    tr = Trainer(cfg)
+    advance(tr)
+    return tr.result()

@@ -326,7 +326,9 @@ def test_explain_numbers(adam_full):
     v = live.step_view(adam_full, 6, n_grid=10, k_max=6, horizon=3)
     text = live.explain(adam_full, v)
     assert f"κ(V) = {live.fmt_num(v.kappa_V)}" in text and f"ρ(J) = {live.fmt_num(v.rho, 3)}" in text
-    assert "Realized" in text and "Step 6" in text
+    assert "Realized" in text and "Step 6" in text and f"≈ {live.fmt_num(v.peak)}" in text
+    K = int(v.k[-1])
+    assert ("keeps growing" in text) == (v.rho >= 1 and v.peak_k == K)
 
 
 @pytest.mark.parametrize(
@@ -374,3 +376,42 @@ def test_status_text():
     assert live.status_text(tr.result()) == "paused: step 1 of 12"
     assert live.status_text(tr.result(), live=True) == "running: step 1 of 12"
     assert isinstance(tr.result().records[0], StepRecord)
+
+
+def _parse(cmd: str):
+    import argparse
+
+    parser = argparse.ArgumentParser()
+    live.add_cli_arguments(parser)
+    argv = shlex.split(cmd)
+    assert argv[:4] == ["python", "-m", "nnspec_core", "train"]
+    return parser.parse_args(argv[4:])
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        TrainConfig(),
+        TrainConfig(optimizer="adamw", lr=1e-3, beta2=0.99, eps=1e-6, weight_decay=1e-4, coords="full", seed=7),
+        TrainConfig(dataset="sine", optimizer="nesterov", momentum=0.5, matrix_free=True, batch_size=16, depth=2),
+    ],
+)
+def test_cli_command_round_trips(cfg):
+    args = _parse(live.cli_command(cfg, select_step=3))
+    assert live.config_from_args(args) == cfg and args.select == 3
+
+
+def test_run_cli_writes_the_bundle(tmp_path, capsys):
+    cfg = TrainConfig(optimizer="heavy_ball", lr=0.1, width=3, n_samples=32, steps=4)
+    args = _parse(live.cli_command(cfg, select_step=2, out=str(tmp_path / "out")) + " --formats html")
+    assert live.run_cli(args) == 0
+    out = tmp_path / "out"
+    assert {p.name for p in (out / "figures").iterdir()} == {f"{n}.html" for n in live.FIGURE_NAMES}
+    assert json.loads((out / "settings.json").read_text())["selected_step"] == 2
+    ref = train(cfg).columns()["loss_train"]
+    rows = (out / "data" / "metrics.csv").read_text().splitlines()
+    col = rows[0].split(",").index("loss_train")
+    np.testing.assert_array_equal([float(r.split(",")[col]) for r in rows[1:]], ref)
+    assert "finished: 4 steps" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        live.run_cli(_parse("python -m nnspec_core train --lr 0"))
