@@ -16,7 +16,7 @@ import streamlit as st
 from nnspec_app.ui import current_theme, show_chart
 from nnspec_core import live
 from nnspec_core.data import CLASSIFICATION, DATASETS
-from nnspec_core.export import bundle_zip
+from nnspec_core.export import bundle_zip, figure_html
 from nnspec_core.models import ACTIVATIONS, MAX_DEPTH, MAX_WIDTH
 from nnspec_core.operators import COORDS, DEFAULT_COORDS
 from nnspec_core.training import TRAIN_OPTIMIZERS, TrainConfig, Trainer, TrainingResult
@@ -243,8 +243,8 @@ def views_for(result: TrainingResult, step: int) -> tuple[live.StepView, live.Fi
 
 
 # ------------------------------------------------------------------------------------------ downloads
-def downloads(result: TrainingResult, step: int | None) -> None:
-    """CSV / JSON / NPZ of the run, per-figure HTML and the "Download everything" zip (built on click)."""
+def downloads(result: TrainingResult, step: int | None, figs: dict[str, Any]) -> None:
+    """CSV / JSON / NPZ of the run, per-figure HTML and the "Download everything" zip (all built on click)."""
     theme = current_theme()
     tag = f"{result.config.optimizer}_step{result.records[-1].step if result.records else 0}"
     c1, c2, c3, c4 = st.columns(4)
@@ -256,13 +256,18 @@ def downloads(result: TrainingResult, step: int | None) -> None:
                        mime="application/octet-stream", key="lt_dl_npz", on_click="ignore")  # fmt: skip
 
     def _zip() -> bytes:
-        figs, data, settings, cmd = live.run_bundle_parts(result, step=step, theme=theme)
-        return bundle_zip(figs, data=data, settings=settings, cli_command=cmd)
+        parts = live.run_bundle_parts(result, step=step, theme=theme)
+        return bundle_zip(parts[0], data=parts[1], settings=parts[2], cli_command=parts[3])
 
     c4.download_button("Download everything (zip)", data=_zip, file_name=f"live_training_{tag}.zip",
                        mime="application/zip", key="lt_dl_zip", on_click="ignore", type="primary",
-                       help="All figures as PNG, SVG, PDF and HTML, the data, the settings and the CLI command. "
-                       "Building it takes a few seconds.")  # fmt: skip
+                       help="All figures as PNG, SVG, PDF and HTML, the data, the settings and the CLI command "
+                       "(python -m nnspec_core train ...). Building it takes a few seconds.")  # fmt: skip
+    cols = st.columns(len(figs))
+    for col, (name, fig) in zip(cols, figs.items(), strict=True):
+        col.download_button(f"{name} (HTML)", data=lambda f=fig, n=name: figure_html(f, filename=f"live_{n}").encode(),
+                            file_name=f"live_{name}_{tag}.html", mime="text/html", key=f"lt_html_{name}",
+                            on_click="ignore")  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------------ live panel
@@ -349,11 +354,18 @@ def _panel() -> None:
     _metrics(result, sel)
     theme = current_theme()
     tag = str(abs(hash(c)) % 10**8)
+    figs: dict[str, Any] = {
+        "loss": live.loss_figure(result, selected_step=sel, theme=theme),
+        "indicators": live.indicators_figure(result, selected_step=sel, theme=theme),
+    }
+    if view is not None:
+        figs["spectrum"] = live.spectrum_figure(view, theme=theme, uirevision=f"spectrum-{tag}")
+        figs["transient"] = live.transient_figure(view, theme=theme, uirevision=f"transient-{tag}")
+        figs["fit"] = live.fit_figure(fit, theme=theme, uirevision=f"fit-{tag}")
     left, right = st.columns(2, gap="medium")
     with left:  # the run over time: clicking a step selects it everywhere
-        for name, fig in (("loss", live.loss_figure(result, selected_step=sel, theme=theme)),
-                          ("indicators", live.indicators_figure(result, selected_step=sel, theme=theme))):  # fmt: skip
-            key = f"lt_chart_{name}"
+        for name in ("loss", "indicators"):
+            fig, key = figs[name], f"lt_chart_{name}"
             show_chart(fig, key=key, filename=f"live_{name}", on_select=lambda k=key: _on_chart_select(k),
                        selection_mode=("points", "box"))  # fmt: skip
         st.caption("Click a point (or drag a box: its first step is taken) on either chart to select a step.")
@@ -362,15 +374,12 @@ def _panel() -> None:
         if view is None:
             st.info("No analysed step yet.")
         else:
-            show_chart(live.spectrum_figure(view, theme=theme, uirevision=f"spectrum-{tag}"), key="lt_chart_spectrum",
-                       filename="live_spectrum")  # fmt: skip
-            show_chart(live.transient_figure(view, theme=theme, uirevision=f"transient-{tag}"),
-                       key="lt_chart_transient", filename="live_transient")  # fmt: skip
+            show_chart(figs["spectrum"], key="lt_chart_spectrum", filename="live_spectrum")
+            show_chart(figs["transient"], key="lt_chart_transient", filename="live_transient")
     if view is not None:
         fit_col, text_col = st.columns(2, gap="medium")
         with fit_col:
-            show_chart(live.fit_figure(fit, theme=theme, uirevision=f"fit-{tag}"), key="lt_chart_fit",
-                       filename="live_fit")  # fmt: skip
+            show_chart(figs["fit"], key="lt_chart_fit", filename="live_fit")
         with text_col:
             st.markdown(live.explain(result, view))
     with st.expander("What do κ(V), ρ(J) and pseudospectra mean?"):
@@ -379,7 +388,7 @@ def _panel() -> None:
         st.caption("Downloads appear when the run is paused, finished or diverged.")
     else:
         st.subheader("Downloads")
-        downloads(result, sel)
+        downloads(result, sel, figs)
 
 
 def live_panel() -> None:

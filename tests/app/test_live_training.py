@@ -76,7 +76,7 @@ def test_run_to_end_follow_and_select_step():
     assert not at.exception
     assert _metrics(at)["step"] == "10" and at.get("progress")[0].proto.text == "finished: 10 steps"
     assert at.number_input(key="lt_sel_input").value == 10 and at.toggle(key="lt_follow").value
-    assert len(at.get("download_button")) == 4
+    assert len(at.get("download_button")) == 9
     at.number_input(key="lt_sel_input").set_value(4).run()
     assert not at.exception
     assert _metrics(at)["step"] == "4" and not at.toggle(key="lt_follow").value
@@ -94,7 +94,7 @@ def test_divergence_message_keeps_steps():
     assert res.diverged and len(res.records) == res.diverged_step + 1
     assert any(f"Diverged at step {res.diverged_step}" in e.value for e in at.error)
     assert at.get("progress")[0].proto.text.startswith(f"⚠ diverged at step {res.diverged_step}")
-    assert len(at.get("download_button")) == 4  # everything measured stays exportable
+    assert len(at.get("download_button")) == 9  # everything measured stays exportable
     loss = next(s for s in _chart_specs(at) if "Loss" in s["layout"]["title"]["text"])
     assert any("diverged at step" in a["text"] for a in loss["layout"]["annotations"])
 
@@ -129,3 +129,21 @@ def test_changed_settings_notice_and_reset():
     assert any("Settings changed" in i.value for i in at.info)
     at.sidebar.button(key="lt_reset").click().run()
     assert at.session_state["lt_trainer"] is None and not at.get("plotly_chart")
+
+
+def test_matrix_free_path_is_named():
+    at = _app(lt_mf="true", lt_opt="GD")
+    at.sidebar.button(key="lt_step").click().run()
+    assert not at.exception and at.session_state["lt_trainer"].path == "matrix-free"
+    assert any("Analysis path: **matrix-free** (forced)" in c.value for c in at.caption)
+    assert any("not available on the matrix-free path" in t for t in _titles(at))
+    assert _metrics(at)["κ(V)"] == "—"
+
+
+def test_talk_theme_renders():
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.query_params = dict(TINY)
+    at.session_state["talk_theme"] = True
+    at.run()
+    at.sidebar.button(key="lt_step").click().run()
+    assert not at.exception and len(_titles(at)) == 5
