@@ -132,12 +132,17 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
         legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", x=0.0, bgcolor="rgba(0,0,0,0)"),
         xaxis=ax | dict(domain=[0.0, 0.42], range=xr, title=dict(text="Re μ")),
         yaxis=ax | dict(range=yr, title=dict(text="Im μ"), scaleanchor="x", scaleratio=1),
-        xaxis2=ax | dict(domain=[0.58, 1.0], type="log", title=dict(text="learning rate η"), anchor="y2"),
+        xaxis2=ax | dict(domain=[0.58, 1.0], type="log", title=dict(text="learning rate η"), anchor="y2",
+                         exponentformat="e"),  # not "SI": "250μ" would read as an eigenvalue
         yaxis2=ax | dict(type="log", title=dict(text="κ(V)"), range=[0, math.log10(top) + 0.3], anchor="x2"),
         shapes=[dict(type="line", xref="x2", x0=walk.lr_ep, x1=walk.lr_ep, yref="y2 domain", y0=0, y1=1,
                      line=dict(color=theme.color(1), width=1, dash="dash"))],
         annotations=[dict(x=math.log10(walk.lr_ep), xref="x2", y=1.0, yref="y2 domain", text="EP", showarrow=False,
-                          yanchor="bottom", font=dict(color=theme.color(1)))],
+                          yanchor="bottom", font=dict(color=theme.color(1))),
+                     dict(x=0.21, xref="paper", y=1.0, yref="paper", yanchor="bottom", showarrow=False, yshift=18,
+                          text="eigenvalues μ of J (zoomed on the collision)"),
+                     dict(x=0.79, xref="paper", y=1.0, yref="paper", yanchor="bottom", showarrow=False, yshift=18,
+                          text="κ(V) against η")],
     )  # fmt: skip
     frames = []
     if animate:
@@ -225,10 +230,13 @@ def map_click(session: Any, chart_key: str) -> None:
         points = state["selection"]["points"]
     except (KeyError, TypeError):
         return
-    for pt in points:
-        cd = pt.get("customdata") if isinstance(pt, dict) else None
-        if cd is not None and len(cd) >= 2:
-            set_lr_beta(session, float(cd[0]), float(cd[1]))
+    for pt in points:  # a grid point's x, y are its (η, β); the browser reports customdata as a dict
+        try:
+            lr, beta = float(pt["x"]), float(pt["y"])
+        except (KeyError, TypeError, ValueError):
+            continue
+        if lr > 0 and 0 <= beta < 1:
+            set_lr_beta(session, lr, beta)
             session.pop(MSG_KEY, None)
             return
 
@@ -297,8 +305,8 @@ def merged_curves(curves: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
     return [(f"EP ({b} branch)", np.concatenate(x), np.concatenate(y)) for b, (x, y) in out.items()]
 
 
-def controls(st: Any, d: dict[str, Any]) -> dict[str, Any]:
-    """Draw the lab's widgets (defaults ``d`` from the preset, values bound to the URL); return their values."""
+def controls(st: Any, d: dict[str, Any], preset: str) -> dict[str, Any]:
+    """Draw the lab's widgets (defaults ``d`` from ``preset``, values bound to the URL); return their values."""
     q = dict(bind="query-params")
     v: dict[str, Any] = {}
     v["opt"] = st.selectbox("Optimizer", LAB_OPTIMIZERS, index=LAB_OPTIMIZERS.index(d["opt"]),
@@ -313,6 +321,7 @@ def controls(st: Any, d: dict[str, Any]) -> dict[str, Any]:
     beta_name = "β₁" if v["opt"] == "adam" else "β"
     v["log_lr"] = st.slider("log₁₀ η (learning rate)", *LOG_LR[:2], value=d["log_lr"], step=LOG_LR[2], format="%.3f",
                             key="log_lr", **q)  # fmt: skip
+    st.caption(f"η = {fmt(resolve_lr(v['log_lr'], preset, st.session_state), 6)}")
     v["beta"] = st.slider(f"momentum {beta_name}", *BETA[:2], value=d["beta"], step=BETA[2], format="%.3f",
                           key="beta", disabled=v["opt"] == "gd", **q)  # fmt: skip
     st.markdown("**Hessian H of the loss ½ θᵀHθ**")
@@ -398,11 +407,12 @@ def map_figure(r: Any, pmap: Any, theme: Theme) -> go.Figure:
     fig = plot_param_map(pmap.x, pmap.y, z, x_name="learning rate η", y_name=y_name, z_cap=cap, contour_z=pmap.rho,
                          curves=merged_curves(r.ep_curves), marker=(s.lr, s.momentum), title="log₁₀ κ(V) over (η, β)",
                          theme=theme)  # fmt: skip
-    # the EP curves must stay visible on the dark end of the colour map
-    return fig.update_traces(line_color="#FFFFFF", selector=dict(name="EP (lower branch)")).update_traces(
-        line_color="#56B4E9", selector=dict(name="EP (upper branch)")).update_traces(
-        line_color="#CC79A7", selector=dict(name="EP (critical branch)")).update_traces(
-        line_color="#FFFFFF", selector=dict(name="EP (nilpotent branch)"))  # fmt: skip
+    # the EP curves must stay visible on the dark end of the colour map (yellow / sky blue)
+    fig.update_xaxes(exponentformat="power")  # not "SI": "100μ" would read as an eigenvalue μ
+    colors = {"lower": "#F0E442", "upper": "#56B4E9", "critical": "#F0E442", "nilpotent": "#56B4E9"}
+    for branch, color in colors.items():
+        fig.update_traces(line_color=color, selector=dict(name=f"EP ({branch} branch)"))
+    return fig
 
 
 def spectrum_figure(r: Any, theme: Theme) -> go.Figure:

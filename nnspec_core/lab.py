@@ -384,7 +384,7 @@ def _theta0(s: LabSettings, n: int) -> np.ndarray:
 
 def _window(eigs: np.ndarray, eps_max: float, kappa: float) -> tuple[np.ndarray, np.ndarray]:
     """Square window containing the unit circle and the eigenvalues grown by a Bauer-Fike-like margin."""
-    grow = eps_max * (min(kappa, 10.0) if math.isfinite(kappa) else 10.0)
+    grow = eps_max * (min(kappa, 3.0) if math.isfinite(kappa) else 3.0)
     lo_re = min(-1.1, float(eigs.real.min()) - grow)
     hi_re = max(1.1, float(eigs.real.max()) + grow)
     h = max(1.1, float(np.abs(eigs.imag).max()) + grow)

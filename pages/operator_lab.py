@@ -54,9 +54,8 @@ preset = st.selectbox("Preset", list(PRESETS), format_func=lambda k: PRESETS[k].
 st.caption(ui_lab.pretty(PRESETS[preset].description))
 left, right = st.columns([1, 3], gap="medium")
 with left:
-    vals = ui_lab.controls(st, ui_lab.preset_widget_values(preset))
+    vals = ui_lab.controls(st, ui_lab.preset_widget_values(preset), preset)
     lr = ui_lab.resolve_lr(vals["log_lr"], preset, st.session_state)
-    st.caption(f"η = {ui_lab.fmt(lr, 6)}")
     st.button("Snap to nearest EP", key="snap_btn", on_click=ui_lab.snap,
               args=(st.session_state, _current_settings, lambda s: _snap(dataclasses.astuple(s))),
               help="Move η to the nearest exceptional point (β fixed).")  # fmt: skip
@@ -97,7 +96,7 @@ with right:
 st.subheader("Walk through an exceptional point")
 st.caption(ui_lab.EP_TEXT)
 fig_walk = None
-if st.toggle("Show the animation (η sweeps across the nearest EP)", key="walk"):
+if st.toggle("Show the animation (η sweeps across the nearest EP)", key="walk", bind="query-params"):
     with user_errors():
         walk = _walk(dataclasses.astuple(settings))
     fig_walk = ui_lab.plot_ep_walk(walk, theme=theme)

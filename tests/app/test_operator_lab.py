@@ -107,7 +107,8 @@ def test_walk_animation_and_adam_controls(at):
 
 
 def test_map_click_and_lr_resolution_callbacks():
-    session: dict = {"lab_map": {"selection": {"points": [{"customdata": [0.0123, 0.456, "2.1"]}]}}}
+    point = {"x": 0.0123, "y": 0.456, "customdata": {"0": 0.0123, "1": 0.456, "2": "2.1"}, "curve_number": 4}
+    session: dict = {"lab_map": {"selection": {"points": [point]}}}
     lab_ui.map_click(session, "lab_map")
     assert session["log_lr"] == pytest.approx(round(math.log10(0.0123), 3)) and session["beta"] == 0.456
     lab_ui.map_click({"lab_map": None}, "lab_map")  # nothing selected: no error
