@@ -41,7 +41,6 @@ import torch  # noqa: E402
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from nnspec_core.hessian import flat_hessian  # noqa: E402
 from nnspec_core.spectra import operator_diagnostics  # noqa: E402
 from nnspec_core.training import TrainConfig, Trainer, _norm2, _update_operator  # noqa: E402
 from nnspec_core.transient import power_norms  # noqa: E402
@@ -93,7 +92,7 @@ def _breakdown(cfg: TrainConfig) -> dict[str, float]:
         theta = torch.nn.utils.parameters_to_vector(tr.params).detach()
         state = tr._state(theta, g)
         t = tick("optimizer state", t)
-        H = flat_hessian(tr._f, theta)
+        H = tr._hessian(theta)
         t = tick("Hessian", t)
         op = _update_operator(cfg, H, state, tr.t + 1, tr.coords)
         t = tick("update operator J", t)

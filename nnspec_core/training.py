@@ -11,17 +11,20 @@ Timing convention of a :class:`StepRecord` with ``step = t``: every metric is me
 ``theta_t`` before step ``t + 1`` is taken. A run of ``steps`` steps yields ``steps + 1`` records,
 ``t = 0 .. steps``.
 
-Analysis paths
---------------
-``"dense"``        ``n_params <= dense_limit`` and not ``matrix_free``: the dense Hessian, the analytic
-                   ``J`` (``nnspec_core.operators``), all its eigenvalues, kappa(V), eigenvalue
-                   condition numbers and classes, ``||[H, M]||``, departure, ``||J^k||`` for
-                   ``k <= transient_k``.
-``"matrix-free"``  the top ``n_eigs`` eigenvalues of ``J`` (Arnoldi, ``scipy.sparse.linalg.eigs``) on
-                   Jacobian-vector products of the exact torch step in torch's own state coordinates
-                   (``[theta]``, ``[theta; b]``, ``[theta; v]`` or ``[theta; m; v]``), and the extreme
-                   eigenvalues of ``H`` (Lanczos, ``eigsh``) on Hessian-vector products. kappa(V),
-                   classes, transient norms and the commutator are not computed (NaN).
+Analysis paths (``StepRecord.path``)
+------------------------------------
+``"dense"``        ``n_params <= dense_limit`` and not ``matrix_free``: the dense Hessian (vmap over the
+                   VJP of the gradient), the analytic ``J`` of ``nnspec_core.operators`` in ``coords``,
+                   all its eigenvalues, kappa(V), eigenvalue condition numbers and classes, rho_plus,
+                   (preconditioned) sharpness against the optimizer's threshold, ``||[H, M]||``,
+                   departure (``nnspec_core.spectra.operator_diagnostics``) and ``||J^k||_2`` at
+                   ``transient_samples`` log-spaced ``k <= transient_k`` (``nnspec_core.transient``).
+``"matrix-free"``  the top ``n_eigs`` eigenvalues of ``J`` (Arnoldi, ``scipy.sparse.linalg.eigs`` on
+                   ``J^T``-vector products of the exact torch step in ``coords``, built with the step
+                   maps of ``nnspec_core.functional``; raw scaling, which leaves eigenvalues unchanged),
+                   the extreme eigenvalues of ``H`` and the preconditioned sharpness (Lanczos,
+                   ``eigsh``, on Hessian-vector products). kappa(V), eigenvalue condition numbers,
+                   transient norms, departure and the commutator are not computed (NaN).
 
 Realized versus predicted amplification: with ``analyze_every == 1`` each record also carries the
 2-norm of the product of the *actual* per-step operators over the last ``realized_horizon = K``
@@ -50,7 +53,7 @@ import numpy as np
 import scipy.sparse.linalg as spla
 import torch
 
-from nnspec_core._validation import check_choice, check_scalar
+from nnspec_core._validation import MAX_DENSE_DIM, check_choice, check_scalar
 from nnspec_core.data import CLASSIFICATION, DATASETS, Dataset, make_dataset
 from nnspec_core.functional import flat_optimizer_state, torch_optimizer
 from nnspec_core.hessian import flat_hessian, flat_loss_fn
@@ -66,7 +69,7 @@ from nnspec_core.models import (
     output_dim,
     predict,
 )
-from nnspec_core.operators import COORDS, DEFAULT_COORDS, UpdateOperator, update_operator, v_scale
+from nnspec_core.operators import COORDS, DEFAULT_COORDS, SCALINGS, UpdateOperator, update_operator, v_scale
 from nnspec_core.spectra import classify_eigenvalues, operator_diagnostics, spectrum, stability_threshold
 from nnspec_core.transient import power_norms
 
@@ -81,6 +84,7 @@ __all__ = [
     "train",
     "realized_amplification",
     "make_optimizer",
+    "state_blocks",
 ]
 
 TRAIN_OPTIMIZERS = ("gd", "heavy_ball", "nesterov", "rmsprop", "adam", "adamw")
@@ -94,6 +98,15 @@ _STATE_KEYS = {
     "adamw": ("exp_avg", "exp_avg_sq"),
 }
 STATUSES = ("ready", "running", "paused", "stopped", "diverged", "finished")
+
+
+def state_blocks(optimizer: str, coords: str) -> int:
+    """Number of length-n blocks of the state vector z in ``coords`` (d = blocks * n_params)."""
+    if coords in ("theta", "simple") or (optimizer == "rmsprop" and coords == "frozen"):
+        return 1
+    if coords == "full" and optimizer in ("adam", "adamw"):
+        return 3
+    return 2
 
 
 # --------------------------------------------------------------------------------------------- config
@@ -145,7 +158,8 @@ class TrainConfig:
     realized_horizon : int
         Window K of realized vs predicted amplification (<= transient_k; 0 disables).
     dense_limit : int
-        Largest parameter count analysed densely; beyond it the matrix-free path runs.
+        Largest parameter count analysed densely; beyond it (or when the state dimension d of ``coords``
+        exceeds ``nnspec_core._validation.MAX_DENSE_DIM``) the matrix-free path runs.
     matrix_free : bool
         Force the matrix-free path.
     n_eigs : int
@@ -214,6 +228,7 @@ class TrainConfig:
         check_scalar(self.analyze_every, "analyze_every", min_val=1, integer=True)
         if self.coords is not None:
             check_choice(self.coords, "coords", tuple(COORDS[self.optimizer]))
+        check_choice(self.scaling, "scaling", SCALINGS)
         if self.batch_size is not None:
             check_scalar(self.batch_size, "batch_size", min_val=1, integer=True)
         check_scalar(self.seed, "seed", min_val=0, integer=True)
@@ -221,8 +236,9 @@ class TrainConfig:
         check_scalar(self.transient_samples, "transient_samples", min_val=0, max_val=10_000, integer=True)
         check_scalar(self.realized_horizon, "realized_horizon", min_val=0, max_val=self.transient_k, integer=True)
         check_scalar(self.dense_limit, "dense_limit", min_val=1, integer=True)
-        if not isinstance(self.matrix_free, bool):
-            raise TypeError(f"matrix_free must be a bool; got {type(self.matrix_free).__name__}.")
+        for flag in ("matrix_free", "keep_snapshots"):
+            if not isinstance(getattr(self, flag), bool):
+                raise TypeError(f"{flag} must be a bool; got {type(getattr(self, flag)).__name__}.")
         check_scalar(self.n_eigs, "n_eigs", min_val=1, max_val=100, integer=True)
         check_scalar(self.divergence_loss, "divergence_loss", min_val=0.0, include_min=False)
 
@@ -675,6 +691,8 @@ class _WindowProduct:
         return self.front[0] if self.back_prod is None else self.back_prod @ self.front[0]
 
 
+#: Up to this many parameters the Hessian rows are computed in one vmap batch (else chunks of 16).
+_HESSIAN_ONE_CHUNK = 96
 #: Above this size the spectral norm uses Lanczos bidiagonalisation (``svds``) instead of a full SVD.
 _NORM2_DENSE_MAX = 256
 
@@ -729,8 +747,11 @@ class Trainer:
         Steps taken so far (the next record is for step t).
     status : {"ready", "running", "paused", "stopped", "diverged", "finished"}
     path : {"dense", "matrix-free"}
-        Analysis path of this run (matrix-free if ``config.matrix_free`` or ``n_params > dense_limit``).
+        Analysis path of this run (matrix-free if ``config.matrix_free``, ``n_params > dense_limit`` or
+        ``state_dim > MAX_DENSE_DIM``).
     n_params : int
+    state_dim : int
+        d, the dimension of the state z in ``coords``.
     """
 
     def __init__(self, config: TrainConfig | None = None, *, analyse: bool = True) -> None:
@@ -751,7 +772,9 @@ class Trainer:
         enc = dict(task=ds.task, n_classes=ds.n_classes, loss=c.loss)
         self.X_train, self.T_train = torch.as_tensor(ds.X_train), encode_targets(ds.y_train, **enc)
         self.X_test, self.T_test = torch.as_tensor(ds.X_test), encode_targets(ds.y_test, **enc)
-        self.path = "matrix-free" if (c.matrix_free or self.n_params > c.dense_limit) else "dense"
+        self.state_dim = state_blocks(c.optimizer, self.coords) * self.n_params
+        too_big = self.n_params > c.dense_limit or self.state_dim > MAX_DENSE_DIM
+        self.path = "matrix-free" if (c.matrix_free or too_big) else "dense"
         self._f = flat_loss_fn(self.model, self.loss_fn, self.X_train, self.T_train)
         self._batch_rng = np.random.default_rng([c.seed, 1])
         self._batch_queue: list[int] = []
@@ -929,8 +952,13 @@ class Trainer:
         _, g, _ = self._measure()
         theta = _theta(self.model)
         state = self._state(theta, g)
-        H = flat_hessian(self._f, self._hessian_point(theta, state))
+        H = self._hessian(self._hessian_point(theta, state))
         return _update_operator(self.config, H, state, self.t + 1, self.coords), state
+
+    def _hessian(self, theta: torch.Tensor) -> np.ndarray:
+        """Dense full-training-set Hessian at theta (one vmap batch for small n: measured fastest)."""
+        n = self.n_params
+        return flat_hessian(self._f, theta, chunk_size=n if n <= _HESSIAN_ONE_CHUNK else 16)
 
     def _hessian_point(self, theta: torch.Tensor, state: dict) -> torch.Tensor:
         """theta_t, or Nesterov's look-ahead ``y_t = theta_t + beta (theta_t - theta_{t-1})`` in history coords."""
@@ -946,7 +974,7 @@ class Trainer:
 
     def _analyse_dense(self, theta: torch.Tensor, state: dict) -> dict[str, Any]:
         c, t = self.config, self.t
-        H = flat_hessian(self._f, self._hessian_point(theta, state))
+        H = self._hessian(self._hessian_point(theta, state))
         if not np.all(np.isfinite(H)):
             raise FloatingPointError("the Hessian has non-finite entries")
         op = _update_operator(c, H, state, t + 1, self.coords)

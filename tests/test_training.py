@@ -21,6 +21,7 @@ from nnspec_core.training import (
     Trainer,
     TrainingResult,
     realized_amplification,
+    state_blocks,
     train,
 )
 
@@ -252,6 +253,20 @@ def test_matrix_free_top_eigenvalues_match_dense(optimizer, coords):
         assert math.isnan(rm.kappa_V) and mf.snapshot(rm.step).H is None
 
 
+def test_state_dimension_and_path_choice():
+    from nnspec_core.operators import COORDS
+
+    for opt in TRAIN_OPTIMIZERS:
+        for coords in COORDS[opt]:
+            tr = Trainer(_cfg(opt, coords=coords, steps=1))
+            op, _ = tr.current_operator()
+            assert op.d == tr.state_dim == state_blocks(opt, coords) * tr.n_params
+    # n = 1801 <= dense_limit, but Adam's full state 3n exceeds the dense size limit: matrix-free
+    big = dict(width=40, depth=2, n_samples=16)
+    assert Trainer(TrainConfig(optimizer="adam", coords="full", **big)).path == "matrix-free"
+    assert Trainer(TrainConfig(optimizer="heavy_ball", **big)).path == "dense"
+
+
 def test_dense_limit_switches_to_matrix_free():
     tr = Trainer(_cfg("gd", dense_limit=10))
     assert tr.n_params == 17 and tr.path == "matrix-free"
@@ -400,6 +415,8 @@ def test_step_record_defaults_and_analysis_timing():
         (dict(loss="cross_entropy", dataset="sine"), ValueError, "loss must be 'mse' for the regression"),
         (dict(width=100), ValueError, "width must be <= 64"),
         (dict(matrix_free=1), TypeError, "matrix_free must be a bool"),
+        (dict(keep_snapshots="yes"), TypeError, "keep_snapshots must be a bool"),
+        (dict(scaling="log"), ValueError, "scaling must be one of 'raw', 'scaled'"),
         (dict(dataset="cifar"), ValueError, "dataset must be one of"),
     ],
 )
