@@ -114,6 +114,13 @@ __all__ = [
     "read_config_file",
     "add_cli_arguments",
     "run_cli",
+    "fmt_value",
+    "fmt_ci",
+    "study_groups",
+    "results_records",
+    "claims_records",
+    "study_command",
+    "study_figures",
 ]
 
 #: Optimizers a study can run (Nesterov only in buffer coordinates: its history form needs H at the look-ahead).
@@ -1756,3 +1763,199 @@ def run_cli(args: Any) -> int:
         print(f"  {out / name}")
     print(claims_markdown(result.claims, rules=result.config.rules), end="")
     return 0
+
+
+# ------------------------------------------------------------------------------------------------ display
+def fmt_value(x: float, digits: int = 3) -> str:
+    """Short display of a number: ``3.2e4`` style for large/small magnitudes, ``∞`` for inf, ``n/a`` for NaN."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    x = float(x)
+    if math.isinf(x):
+        return "∞" if x > 0 else "-∞"
+    if x != 0 and (abs(x) >= 10**digits or abs(x) < 10 ** -(digits - 1)):
+        mant, exp = f"{x:.{digits - 2}e}".split("e")
+        return f"{mant}e{int(exp)}"
+    return f"{x:.{digits}g}"
+
+
+def fmt_ci(est: float, low: float, high: float, digits: int = 3) -> str:
+    """``est [low, high]`` with :func:`fmt_value` (``n/a`` if the estimate is NaN)."""
+    if est is None or (isinstance(est, float) and math.isnan(est)):
+        return "n/a"
+    return f"{fmt_value(est, digits)} [{fmt_value(low, digits)}, {fmt_value(high, digits)}]"
+
+
+def study_groups(result: StudyResult) -> list[tuple[str, int, str]]:
+    """The (optimizer, depth, convention) groups of the run table, in grid order."""
+    t = result.table
+    seen = dict.fromkeys(zip(t["optimizer"].tolist(), t["depth"].tolist(), t["coords"].tolist(), strict=True))
+    return [(str(o), int(d), str(c)) for o, d, c in seen]
+
+
+def results_records(result: StudyResult, *, rule: str | None = None) -> list[dict[str, Any]]:
+    """The results table under ``rule`` (default: primary) as display rows (formatted strings, CIs in brackets)."""
+    rule = _rule(result, rule).name
+    out = []
+    for r in result.stats.rows if result.stats is not None else ():
+        if r.rule != rule:
+            continue
+        lead = "n/a" if math.isnan(r.lead_median) else f"{r.lead_median:g} [{r.lead_q25:g}, {r.lead_q75:g}]"
+        out.append(
+            {
+                "indicator": INDICATOR_LABELS.get(r.indicator, r.indicator),
+                "optimizer": r.optimizer,
+                "depth": r.depth,
+                "convention": r.coords,
+                "runs": r.n_runs,
+                "steps stable / unstable": f"{r.n_stable} / {r.n_unstable}",
+                "ratio [95% CI]": fmt_ci(r.ratio, r.ratio_low, r.ratio_high),
+                "AUROC [95% CI]": fmt_ci(r.auroc, r.auroc_low, r.auroc_high, 2),
+                "within-η AUROC [95% CI]": fmt_ci(r.auroc_within_lr, r.auroc_within_lr_low, r.auroc_within_lr_high, 2),
+                "lead time (steps)": f"{lead} ({r.n_detected}/{r.n_onsets})",
+                "one run dominates?": f"yes: {r.loro_worst_run}" if r.loro_flag else "no",
+                "adds beyond ρ, ρ₊, sharpness, η?": r.incr_verdict,
+                "note": r.note,
+            }
+        )
+    return out
+
+
+def claims_records(claims: Sequence[ClaimRow]) -> list[dict[str, Any]]:
+    """The claims table as display rows: the paper's claim beside what this study measured."""
+    return [
+        {
+            "paper's claim": c.claim,
+            "setting": f"{c.optimizer}, depth {c.depth}, {c.coords}",
+            "runs": c.n_runs,
+            "ratio [95% CI]": fmt_ci(c.ratio, c.ratio_low, c.ratio_high)
+            + (" (one run dominates)" if c.loro_flag else ""),
+            "AUROC [95% CI]": fmt_ci(c.auroc, c.auroc_low, c.auroc_high, 2),
+            "within-η AUROC [95% CI]": fmt_ci(c.auroc_within_lr, c.auroc_within_lr_low, c.auroc_within_lr_high, 2),
+            "verdict": c.verdict,
+            "verdict per labelling rule": c.verdicts_by_rule,
+        }
+        for c in claims
+    ]
+
+
+def study_command(result: StudyResult) -> str:
+    """The command line that regenerates the study's tables (from its directory's ``config.json``)."""
+    d = result.directory or "STUDY_DIR"
+    return f"python -m nnspec_core study --config {Path(d) / 'config.json'} --out {d} --force"
+
+
+def study_figures(
+    result: StudyResult,
+    *,
+    optimizer: str,
+    depth: Any,
+    coords: str,
+    rule: str | None = None,
+    indicators: Sequence[str] = ("kappa_V", "rho", "rho_plus", "sharpness_ratio"),
+    selected: str | None = None,
+    theme: Any = None,
+) -> dict[str, Any]:
+    """Plotly figures of one (optimizer, depth, convention) group (pure: no I/O).
+
+    Returns a dict with ``"distributions"`` (indicator by phase, ratio and AUROC with CIs annotated),
+    ``"roc"`` (if both phases occur), ``"lead_times"`` (if any spike was warned of), ``"run_grid"``
+    (lr x seed coloured by whole-run phase; customdata ``[lr, seed, i, j]``) and, if ``selected`` is a run
+    key, ``"loss"`` and ``"indicators"`` of that run (every convention's κ(V)).
+    """
+    from nnspec_core import figures as F
+    from nnspec_core.theme import DEFAULT_THEME
+
+    theme = DEFAULT_THEME if theme is None else theme
+    rname = _rule(result, rule).name
+    where = f"{optimizer}, depth {depth}, {coords} (rule {rname})"
+    figs: dict[str, Any] = {}
+    values, notes = {}, {}
+    for ind in indicators:
+        label = INDICATOR_LABELS[ind]
+        v = phase_values(result, indicator=ind, optimizer=optimizer, depth=depth, coords=coords, rule=rname)
+        if not (v["stable"].size or v["unstable"].size):
+            continue
+        values[label] = v
+        row = find_row(result, indicator=ind, optimizer=optimizer, depth=depth, coords=coords, rule=rname)
+        if row is not None:
+            notes[label] = (
+                f"ratio {fmt_ci(row.ratio, row.ratio_low, row.ratio_high)} · "
+                f"AUROC {fmt_ci(row.auroc, row.auroc_low, row.auroc_high, 2)}"
+            )
+    if values:
+        figs["distributions"] = F.plot_phase_distributions(
+            values,
+            annotations=notes,
+            phase_order=("stable", "unstable"),
+            title=f"Indicators by phase: {where}",
+            theme=theme,
+        )
+    curves = roc_curves(result, indicators=indicators, optimizer=optimizer, depth=depth, coords=coords, rule=rname)
+    if curves:
+        figs["roc"] = F.plot_roc(
+            {INDICATOR_LABELS[k]: (c.fpr, c.tpr, c.auroc) for k, c in curves.items()},
+            title=f"ROC, pooled over learning rates: {where}",
+            theme=theme,
+        )
+    leads = {}
+    for ind in indicators:
+        row = find_row(result, indicator=ind, optimizer=optimizer, depth=depth, coords=coords, rule=rname)
+        if row is not None and row.lead_times.size:
+            leads[INDICATOR_LABELS[ind]] = row.lead_times
+    if leads:
+        figs["lead_times"] = F.plot_lead_times(
+            leads, title=f"Warning lead times before loss spikes: {where}", theme=theme
+        )
+    grid = run_grid(result, optimizer=optimizer, depth=depth, rule=rname)
+    sel = None
+    if selected is not None and selected in grid.keys:
+        i, j = np.argwhere(grid.keys == selected)[0]
+        sel = (int(i), int(j))
+    figs["run_grid"] = F.plot_run_grid(
+        grid.lrs,
+        grid.seeds,
+        grid.phase,
+        selected=sel,
+        title=f"Runs of {optimizer}, depth {depth}: click one to see its trajectory",
+        theme=theme,
+    )
+    if sel is not None:
+        figs.update(_trajectory_figures(result, selected, rname, theme))
+    return figs
+
+
+def _trajectory_figures(result: StudyResult, key: str, rule: str, theme: Any) -> dict[str, Any]:
+    from nnspec_core import figures as F
+
+    tr = run_trajectory(result, key, rule=rule)
+    what = f"{tr.optimizer}, depth {tr.depth}, η = {fmt_value(tr.lr)}, seed {tr.seed}"
+    loss = F.plot_loss(
+        tr.steps,
+        tr.loss,
+        unstable_mask=tr.unstable,
+        diverged_step=tr.diverged_step if tr.diverged_step >= 0 else None,
+        title=f"Loss of the selected run: {what}",
+        uirevision=f"loss-{key}",
+        theme=theme,
+    )
+    convs = result.run(key).spec.conventions
+    series = {f"κ(V) {c}": tr.indicators[f"{c}.kappa_V"] for c in convs}
+    first = convs[0]
+    series.update(
+        {
+            "ρ(J)": tr.indicators[f"{first}.rho"],
+            "ρ₊": tr.indicators[f"{first}.rho_plus"],
+            "sharpness / threshold": tr.indicators[f"{first}.sharpness_ratio"],
+        }
+    )
+    inds = F.plot_indicators(
+        tr.steps,
+        series,
+        panels=[[f"κ(V) {c}" for c in convs], ["ρ(J)", "ρ₊"], ["sharpness / threshold"]],
+        thresholds={"ρ(J)": 1.0, "sharpness / threshold": 1.0},
+        title=f"Indicators of the selected run ({first} coordinates for ρ): {what}",
+        uirevision=f"ind-{key}",
+        theme=theme,
+    )
+    return {"loss": loss, "indicators": inds}

@@ -1,0 +1,256 @@
+"""Phase Study page helpers: grid widgets, running with progress/cancel, loading, tables, figures, export.
+
+Numerics live in :mod:`nnspec_core.studies`; this module only wires widgets to it. Studies are written
+under a fixed server-side root (``$NNSPEC_STUDIES_DIR`` or ``<repo>/studies``); the page only ever loads
+directories listed from that root, never a path typed by the user.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from nnspec_app.ui import current_theme, show_chart, user_errors
+from nnspec_core import studies as S
+from nnspec_core.study_presets import PRESETS
+
+ROOT_ENV = "NNSPEC_STUDIES_DIR"
+OPTIMIZER_NAMES = {"gd": "GD", "heavy_ball": "heavy ball", "nesterov": "Nesterov", "rmsprop": "RMSProp",
+                   "adam": "Adam", "adamw": "AdamW"}  # fmt: skip
+RUNNING = "ps_running"  # session flag: a run was started and has not finished (a rerun = cancelled)
+LOADED = "ps_loaded"  # name of the study directory shown
+SELECTED = "ps_selected_run"
+
+
+def studies_root() -> Path:
+    """Fixed directory holding the app's studies (created on demand)."""
+    env = os.environ.get(ROOT_ENV)
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "studies"
+
+
+def init_study_state() -> None:
+    st.session_state.setdefault(RUNNING, None)
+    st.session_state.setdefault(LOADED, None)
+    st.session_state.setdefault(SELECTED, None)
+
+
+# ------------------------------------------------------------------------------------------ grid widgets
+def grid_controls() -> S.StudyConfig:
+    """Preset picker and grid editor (bound to the URL); returns the validated config (st.error on bad input)."""
+    name = st.selectbox("Preset", list(PRESETS), key="ps_preset", bind="query-params",
+                        help="tiny: seconds (a smoke test); paper: the default reproduction (minutes); "
+                        "deep: adds 3 and 4 layers (long).")  # fmt: skip
+    base = PRESETS[name]
+    with st.expander("Edit the grid", expanded=False):
+        c1, c2, c3 = st.columns(3)
+        opts = c1.multiselect("Optimizers", list(OPTIMIZER_NAMES), default=list(base.optimizers),
+                              format_func=OPTIMIZER_NAMES.get, key=f"ps_opts_{name}", bind="query-params")  # fmt: skip
+        n_seeds = c2.number_input("Seeds", 1, 20, len(base.seeds), key=f"ps_seeds_{name}", bind="query-params")
+        n_lrs = c3.number_input("Learning rates", 1, 20, base.n_lrs, key=f"ps_nlrs_{name}", bind="query-params")
+        c4, c5, c6 = st.columns(3)
+        lo = c4.number_input("lowest η / η_edge", 0.01, 100.0, base.lr_range[0], format="%.2f",
+                             key=f"ps_lo_{name}", bind="query-params")  # fmt: skip
+        hi = c5.number_input("highest η / η_edge", 0.01, 100.0, base.lr_range[1], format="%.2f",
+                             key=f"ps_hi_{name}", bind="query-params")  # fmt: skip
+        steps = c6.number_input("Steps per run", 5, 2000, base.steps, key=f"ps_steps_{name}", bind="query-params")
+        st.caption("η_edge is the learning rate at which the initial update operator reaches its classical "
+                   "stability threshold (2/λmax(H₀) for GD); the grid is log-spaced between the two multiples.")
+    overrides = {"optimizers": list(opts), "seeds": list(range(int(n_seeds))), "n_lrs": int(n_lrs),
+                 "lr_range": [float(lo), float(hi)], "steps": int(steps)}  # fmt: skip
+    changed = {k: v for k, v in overrides.items() if v != S.StudyConfig.to_dict(base)[k]}
+    with user_errors():
+        config = S.StudyConfig.from_dict(changed, base=base) if changed else base
+    if changed:
+        config = S.StudyConfig.from_dict({"name": f"{name}-custom"}, base=config)
+    return config
+
+
+def _n_runs(config: S.StudyConfig) -> int:
+    n_lr = len(config.lrs) if config.lrs else config.n_lrs
+    return len(config.optimizers) * len(config.depths) * n_lr * len(config.seeds)
+
+
+def directory_for(config: S.StudyConfig) -> Path:
+    """Study directory of ``config`` under the root (named by its settings hash, so a rerun resumes)."""
+    return studies_root() / f"{config.name}-{config.digest()}"
+
+
+# ------------------------------------------------------------------------------------------ running
+def run_section(config: S.StudyConfig) -> None:
+    """Run button, progress bar and cancel; a finished run becomes the loaded study."""
+    out = directory_for(config)
+    if st.session_state.get(RUNNING):
+        done = len(list((Path(st.session_state[RUNNING]) / "runs").glob("*.json")))
+        st.warning(f"The study was cancelled: {done} finished run(s) are kept on disk; press Run to resume.")
+        st.session_state[RUNNING] = None
+    st.caption(f"{_n_runs(config)} runs of {config.steps} steps each, every step analysed in "
+               f"{sum(len(config.conventions_for(o)) for o in config.optimizers)} state convention(s).")  # fmt: skip
+    c1, c2 = st.columns([1, 3])
+    if not c1.button("▶ Run study", key="ps_run", type="primary"):
+        return
+    if out.name in S.study_directories(out.parent):
+        st.session_state[LOADED] = out.name
+        st.success("This study has finished before: loaded it from disk.")
+        return
+    c2.button("Cancel (keeps finished runs)", key="ps_cancel")
+    bar = st.progress(0.0, text="Planning the grid (one Hessian per optimizer × seed)…")
+    st.session_state[RUNNING] = str(out)
+
+    def progress(ev: S.ProgressEvent) -> None:
+        bar.progress(ev.done / max(ev.total, 1), text=ev.describe())
+
+    with user_errors():
+        result = S.run_study(config, out, force=True, progress=progress)
+    st.session_state[RUNNING] = None
+    bar.progress(1.0, text=f"Done: {len(result.runs)} runs ({result.n_trained} trained, {result.n_cached} from disk).")
+    st.session_state[LOADED] = out.name
+    st.session_state[SELECTED] = None
+
+
+def load_section() -> None:
+    """Pick a finished study from the server-side list."""
+    names = S.study_directories(studies_root())
+    if not names:
+        st.info("No finished study yet: run one with the preset picker.")
+        return
+    current = st.session_state.get(LOADED)
+    index = names.index(current) if current in names else 0
+    choice = st.selectbox("Finished study", names, index=index, key="ps_dir")
+    if choice != current:
+        st.session_state[LOADED] = choice
+        st.session_state[SELECTED] = None
+
+
+@st.cache_data(max_entries=4, ttl=3600, show_spinner="Loading the study…")
+def _load(name: str, stamp: float) -> S.StudyResult:
+    return S.load_study(studies_root() / name)
+
+
+def loaded_study() -> S.StudyResult | None:
+    """The loaded study (cached by directory name and study.json's modification time), or None."""
+    name = st.session_state.get(LOADED)
+    if not name or name not in S.study_directories(studies_root()):
+        return None
+    stamp = (studies_root() / name / "study.json").stat().st_mtime
+    with user_errors():
+        return _load(name, stamp)
+
+
+# ------------------------------------------------------------------------------------------ views
+@st.cache_data(max_entries=16, ttl=3600, show_spinner=False)
+def _figures(name: str, stamp: float, group: tuple, rule: str, selected: str | None, talk: bool,
+             _result: S.StudyResult) -> dict:  # fmt: skip
+    opt, depth, coords = group
+    return S.study_figures(_result, optimizer=opt, depth=depth, coords=coords, rule=rule, selected=selected,
+                           theme=current_theme())  # fmt: skip
+
+
+def _group_label(g: tuple[str, int, str]) -> str:
+    return f"{OPTIMIZER_NAMES.get(g[0], g[0])}, depth {g[1]}, {g[2]} coordinates"
+
+
+def views(result: S.StudyResult) -> dict:
+    """Claims, results table and figures of the loaded study; returns the figures shown (for export)."""
+    cfg = result.config
+    st.subheader(f"Study “{cfg.name}”: {len(result.runs)} runs")
+    edges = "; ".join(f"{OPTIMIZER_NAMES.get(e.optimizer, e.optimizer)} (depth {e.depth}) η_edge = "
+                      f"{S.fmt_value(e.lr_edge)}" for e in result.edges)  # fmt: skip
+    st.caption(f"Stability edges from the initial Hessian: {edges}. Learning rates run from "
+               f"{cfg.lr_range[0]:g}× to {cfg.lr_range[1]:g}× η_edge.")  # fmt: skip
+    st.markdown("#### The paper's claims beside what this study measured")
+    st.dataframe(S.claims_records(result.claims), hide_index=True, key="ps_claims_table")
+    st.caption("95 % confidence intervals come from a bootstrap that resamples whole runs. “within-η AUROC” "
+               "compares stable and unstable steps only at the same learning rate (pooled AUROC partly "
+               "measures η itself). A verdict is printed for every labelling rule.")  # fmt: skip
+    groups = S.study_groups(result)
+    c1, c2 = st.columns(2)
+    group = c1.selectbox("Optimizer, depth and state convention", groups, format_func=_group_label,
+                         key="ps_group")  # fmt: skip
+    rules = [r.name for r in cfg.rules]
+    rule = c2.selectbox("Labelling rule", rules, key="ps_rule", bind="query-params")
+    st.caption(next(r.describe() for r in cfg.rules if r.name == rule))
+    with st.expander("Results table (all indicators)", expanded=False):
+        st.dataframe(S.results_records(result, rule=rule), hide_index=True, key="ps_results_table")
+    name = st.session_state[LOADED]
+    stamp = (studies_root() / name / "study.json").stat().st_mtime
+    talk = bool(st.session_state.get("talk_theme"))
+    figs = _figures(name, stamp, tuple(group), rule, st.session_state.get(SELECTED), talk, result)
+    tabs = st.tabs(["Runs", "Distributions", "ROC", "Lead times"])
+    with tabs[0]:
+        st.caption("Each marker is one run (learning rate × seed), coloured by its phase under the rule: "
+                   "diverged, unstable (some window spikes or oscillates), stable (every window converges) or "
+                   "ambiguous. Click a run to see its loss and indicators.")  # fmt: skip
+        event = show_chart(figs["run_grid"], key="ps_grid", filename="run_grid", on_select="rerun")
+        _select_from(event, result, group)
+        if "loss" in figs:
+            show_chart(figs["loss"], key="ps_loss", filename="run_loss")
+            show_chart(figs["indicators"], key="ps_indicators", filename="run_indicators")
+    with tabs[1]:
+        st.caption("Every analysed step of every run, split by the phase of its window (log scale). The "
+                   "ratio is median(unstable) / median(stable); AUROC = chance that an unstable step scores "
+                   "higher than a stable one (0.5 = no separation).")  # fmt: skip
+        if "distributions" in figs:
+            show_chart(figs["distributions"], key="ps_dist", filename="distributions")
+    with tabs[2]:
+        if "roc" in figs:
+            show_chart(figs["roc"], key="ps_roc", filename="roc")
+        else:
+            st.info("Only one phase occurs in this group, so there is no ROC curve.")
+    with tabs[3]:
+        if "lead_times" in figs:
+            st.caption("Steps between an indicator first crossing its threshold (chosen on held-out seeds) and "
+                       "the start of a loss spike.")  # fmt: skip
+            show_chart(figs["lead_times"], key="ps_lead", filename="lead_times")
+        else:
+            st.info("No loss spike was preceded by a threshold crossing in this group (or no spikes occurred).")
+    return figs
+
+
+def _select_from(event: Any, result: S.StudyResult, group: tuple) -> None:
+    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else []
+    if not points:
+        try:
+            points = event.selection.points  # streamlit's attribute-style event
+        except AttributeError:
+            points = []
+    if not points:
+        return
+    cd = points[0].get("customdata") if isinstance(points[0], dict) else None
+    if cd is None or len(cd) < 4:
+        return
+    grid = S.run_grid(result, optimizer=group[0], depth=group[1])
+    key = str(grid.keys[int(cd[2]), int(cd[3])])
+    if key and key != st.session_state.get(SELECTED):
+        st.session_state[SELECTED] = key
+        st.rerun()
+
+
+# ------------------------------------------------------------------------------------------ export
+def export_section(result: S.StudyResult, figs: dict) -> None:
+    """Per-figure HTML and the "Download everything" zip (built only when clicked)."""
+    from nnspec_core.export import bundle_zip, figure_html
+
+    st.markdown("#### Export")
+    cols = st.columns(len(figs) + 1)
+    for col, (fname, fig) in zip(cols, figs.items(), strict=False):
+        col.download_button(f"{fname} (HTML)", data=lambda f=fig, n=fname: figure_html(f, filename=n).encode(),
+                            file_name=f"{fname}.html", mime="text/html", key=f"ps_html_{fname}",
+                            on_click="ignore")  # fmt: skip
+    out = Path(result.directory)
+
+    def _zip() -> bytes:
+        data = {p.stem: p.read_text(encoding="utf-8") for p in sorted(out.glob("*.csv")) if p.stem != "run_table"}
+        data["results_md"] = (out / "results.md").read_text(encoding="utf-8")
+        data["claims_md"] = (out / "claims.md").read_text(encoding="utf-8")
+        settings = json.loads((out / "config.json").read_text(encoding="utf-8"))
+        return bundle_zip(figs, data=data, settings=settings, cli_command=S.study_command(result))
+
+    cols[-1].download_button("Download everything (zip)", data=_zip, file_name=f"phase_study_{out.name}.zip",
+                             mime="application/zip", key="ps_zip", on_click="ignore", type="primary",
+                             help="All figures (PNG, SVG, PDF, HTML), the tables, the settings and the CLI "
+                             "command. Building it takes a few seconds.")  # fmt: skip
+    st.code(S.study_command(result), language="bash")
