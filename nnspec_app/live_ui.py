@@ -225,7 +225,7 @@ def selected_step(result: TrainingResult) -> int | None:
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)
 def cached_step_view(cfg_repr: str, step: int, available: int, _result: TrainingResult) -> live.StepView:
     """:func:`nnspec_core.live.step_view`, keyed by the run's settings, the step and how many later steps exist."""
-    return live.step_view(_result, step)
+    return live.step_view(_result, step, horizon=_result.config.realized_horizon)
 
 
 @st.cache_data(max_entries=64, ttl=3600, show_spinner=False)

@@ -41,7 +41,7 @@ from nnspec_core.figures import plot_fit, plot_indicators, plot_loss, plot_spect
 from nnspec_core.operators import update_operator, v_scale
 from nnspec_core.phases import label_steps
 from nnspec_core.pseudospectra import eps_levels, pseudospectrum, schur_form, sigma_min_points
-from nnspec_core.spectra import rho_plus
+from nnspec_core.spectra import rho_plus, spectrum
 from nnspec_core.theme import DEFAULT_THEME, Theme
 from nnspec_core.training import (
     AmplificationResult,
@@ -50,7 +50,7 @@ from nnspec_core.training import (
     TrainingResult,
     realized_amplification,
 )
-from nnspec_core.transient import transient_growth
+from nnspec_core.transient import power_norms, transient_growth
 
 __all__ = [
     "CLASS_NAMES",
@@ -274,29 +274,35 @@ def realized_curve(result: TrainingResult, *, start: int, horizon: int) -> Ampli
     if result.config.analyze_every > 1:
         return realized_amplification(result.config, start=s, horizon=K)
     k = np.arange(K + 1)
-    realized, predicted, upper = (np.full(K + 1, np.nan) for _ in range(3))
-    realized[0] = predicted[0] = upper[0] = 1.0
     op0 = result.operator(s)
-    tg = transient_growth(op0.J, K, blocks=op0.blocks)
-    predicted[:] = tg.norms
-    upper[:] = tg.upper
-    P, s0, complete = None, None, False
+    sp = spectrum(op0.J, blocks=op0.blocks)
     with np.errstate(all="ignore"):
-        for j in range(K):
-            snap = snaps.get(s + j)
-            if snap is None:
-                break
-            J, sc = _raw_operator(result.config, snap)
-            if j == 0:
-                s0 = sc
-            P = J if P is None else J @ P
-            Q = P if s0 is None else P * s0[None, :] / s0[:, None]  # S^-1 P S in the start's coordinates
-            realized[j + 1] = float(np.linalg.norm(Q, 2)) if np.all(np.isfinite(Q)) else math.inf
-            complete = j == K - 1
+        predicted = power_norms(op0.J, K, blocks=op0.blocks)
+        upper = float(sp.kappa_V) * float(sp.spectral_radius) ** k.astype(float)
+        realized, complete = _realized_products(result, s, K, snaps)
         lyap = np.where(k > 0, np.log(realized) / np.maximum(k, 1), np.nan)
     return AmplificationResult(
         start=s, horizon=K, k=k, realized=realized, predicted=predicted, upper=upper, lyapunov=lyap, complete=complete
     )
+
+
+def _realized_products(result: TrainingResult, s: int, K: int, snaps: dict) -> tuple[np.ndarray, bool]:
+    """``||J_{s+k-1} ... J_s||_2`` for k = 0..K in the start's coordinates (NaN past the last snapshot)."""
+    realized = np.full(K + 1, np.nan)
+    realized[0] = 1.0
+    P, s0, complete = None, None, False
+    for j in range(K):
+        snap = snaps.get(s + j)
+        if snap is None:
+            break
+        J, sc = _raw_operator(result.config, snap)
+        if j == 0:
+            s0 = sc
+        P = J if P is None else J @ P
+        Q = P if s0 is None else P * s0[None, :] / s0[:, None]  # S^-1 P S in the start's coordinates
+        realized[j + 1] = float(np.linalg.norm(Q, 2)) if np.all(np.isfinite(Q)) else math.inf
+        complete = j == K - 1
+    return realized, complete
 
 
 # ------------------------------------------------------------------------------------------ step view
@@ -330,9 +336,9 @@ class StepView:
     pseudo_method : str
         Method of :func:`nnspec_core.pseudospectra.pseudospectrum` ("" when not computed).
     dist_instability : float
-        ``min_{|z|=1} sigma_min(zI - J_s)`` on 361 points of the unit circle (an upper bound on the true
-        minimum): the smallest ε whose ε-pseudospectrum reaches the unit circle; 0 if ``rho >= 1``, NaN if
-        not computed.
+        ``min_{|z|=1} sigma_min(zI - J_s)`` on 181 points of the upper unit half-circle (J is real, so the
+        lower half mirrors it); an upper bound on the true minimum. The smallest ε whose ε-pseudospectrum
+        reaches the unit circle; 0 if ``rho >= 1``, NaN if not computed.
     k : ndarray of shape (K + 1,), int
         Powers ``0..K`` of the transient (empty matrix-free).
     norms, upper : ndarray of shape (K + 1,)
@@ -395,7 +401,7 @@ def step_view(
     result: TrainingResult,
     step: int,
     *,
-    n_grid: int = 48,
+    n_grid: int | None = None,
     k_max: int | None = None,
     horizon: int | None = None,
     max_pseudo_dim: int = MAX_PSEUDO_DIM,
@@ -410,7 +416,8 @@ def step_view(
         An analysed step with a snapshot.
     n_grid : int
         Pseudospectrum grid points per axis, 8..200, on a square window around the unit disc and every
-        eigenvalue (15 % margin), so the stability boundary |z| = 1 is always in view.
+        eigenvalue (15 % margin), so the stability boundary |z| = 1 is always in view. Default: 48, or 32
+        when ``d > 300`` (the cost grows like ``n_grid**2 d**2``).
     k_max : int, optional
         Largest power of the transient (default ``config.transient_k``).
     horizon : int, optional
@@ -426,7 +433,8 @@ def step_view(
     if not isinstance(result, TrainingResult):
         raise TypeError(f"result must be a TrainingResult; got {type(result).__name__}.")
     step = int(check_scalar(step, "step", min_val=0, integer=True))
-    n_grid = int(check_scalar(n_grid, "n_grid", min_val=8, max_val=200, integer=True))
+    if n_grid is not None:
+        n_grid = int(check_scalar(n_grid, "n_grid", min_val=8, max_val=200, integer=True))
     c = result.config
     K = int(check_scalar(c.transient_k if k_max is None else k_max, "k_max", min_val=1, max_val=1000, integer=True))
     K2 = (c.realized_horizon or K) if horizon is None else horizon
@@ -458,19 +466,25 @@ def step_view(
         dist = math.nan
         if op.blocks is not None or op.d <= max_pseudo_dim:
             schur = None if op.blocks is not None else schur_form(op.J)
-            re_ax, im_ax = _window(lam, n_grid)
+            re_ax, im_ax = _window(lam, n_grid or (48 if op.d <= 300 else 32))
             ps = pseudospectrum(None if schur else op.J, blocks=op.blocks, schur=schur, re=re_ax, im=im_ax)
             re, im, sig, method = ps.re, ps.im, ps.sigma_min, ps.method
             levels = eps_levels(ps, n_levels=6)
-            theta = np.linspace(0.0, 2.0 * np.pi, 361)
+            theta = np.linspace(0.0, np.pi, 181)  # J is real: sigma_min is symmetric about the real axis
             circle = sigma_min_points(None if schur else op.J, np.exp(1j * theta), blocks=op.blocks, schur=schur)
             dist = 0.0 if tg.rho >= 1.0 else float(np.min(circle))
         else:
             notes.append(f"pseudospectra skipped: J is {op.d}×{op.d} (> {max_pseudo_dim}); use a smaller network.")
     rk, rv, complete = np.zeros(0, dtype=np.int64), _EMPTY, False
     if K2 > 0:
-        amp = realized_curve(result, start=step, horizon=K2)
-        rk, rv, complete = amp.k, amp.realized, amp.complete
+        if c.analyze_every == 1:
+            snaps = {sn.step: sn for sn in result.snapshots if sn.H is not None}
+            with np.errstate(all="ignore"):
+                rv, complete = _realized_products(result, step, K2, snaps)
+            rk = np.arange(K2 + 1)
+        else:
+            amp = realized_curve(result, start=step, horizon=K2)
+            rk, rv, complete = amp.k, amp.realized, amp.complete
         if not complete:
             notes.append("realized amplification stops where the run has no more analysed steps.")
     return StepView(

@@ -169,9 +169,9 @@ def test_distance_to_instability_brute_force(stable_run):
     v = live.step_view(res, s, n_grid=12, k_max=5, horizon=0)
     assert v.rho < 1, "the fixture must end with a stable operator"
     J = res.operator(s).J
-    theta = np.linspace(0.0, 2.0 * np.pi, 361)
+    theta = np.linspace(0.0, 2.0 * np.pi, 721)  # the full circle, finer than the view's half-circle
     ref = min(np.linalg.svd(np.exp(1j * t) * np.eye(v.d) - J, compute_uv=False)[-1] for t in theta)
-    assert v.dist_instability == pytest.approx(ref, rel=1e-6)
+    assert v.dist_instability == pytest.approx(ref, rel=1e-3) and v.dist_instability >= ref * (1 - 1e-9)
     assert 0 < v.dist_instability <= 1 - v.rho + 1e-12  # a normal-matrix bound it can never exceed
     assert v.realized.size == 0  # horizon 0 disables it
     text = live.explain(res, v)
