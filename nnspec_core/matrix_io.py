@@ -11,8 +11,8 @@ Supported inputs (chosen by file extension, case-insensitive):
     separated by commas, semicolons and/or whitespace; ``#`` starts a comment line.
 ``.mtx``
     Matrix Market (coordinate or array; real, complex, integer or pattern; general,
-    symmetric, skew-symmetric or hermitian), read with :func:`scipy.io.mmread` after
-    the banner and size line have been checked here.
+    symmetric, skew-symmetric or hermitian), read by a strict pure-Python reader here
+    (scipy's C++ reader crashes the whole process on some malformed files).
 
 Nothing is ever unpickled or evaluated. Every refusal is a :class:`MatrixLoadError`
 (a ``ValueError``) with a one-line, user-facing reason. Matrices come back as
@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import itertools
 import os
 import re
 import zipfile
@@ -421,14 +422,87 @@ def _read_mtx(data: bytes, max_dim: int) -> np.ndarray:
     _check_declared_shape((m, n), max_dim)
     if fmt == "coordinate" and int(parts[2]) > m * n:
         raise MatrixLoadError(f"invalid Matrix Market size line: {parts[2]} entries exceed {m}x{n}.")
-    import scipy.io
+    n_entries = int(parts[2]) if fmt == "coordinate" else None
+    return _mtx_body(list(lines), fmt, field, symmetry, m, n_entries)
 
+
+def _mtx_number(tok: str, field: str, k: int) -> float | int:
+    if field == "integer":
+        if not re.fullmatch(r"[+-]?\d{1,30}", tok):
+            raise MatrixLoadError(f"invalid Matrix Market data: Invalid integer value {tok[:30]!r} (value {k}).")
+        val = int(tok)
+        if not -(2**63) <= val < 2**63:
+            raise MatrixLoadError(f"invalid Matrix Market data: Integer out of range {tok[:30]!r} (value {k}).")
+        return val
     try:
-        A = scipy.io.mmread(io.BytesIO(data))
-    except Exception as err:  # third-party parser of untrusted input: any failure is a load error
-        reason = " ".join(str(err).split())[:200] or type(err).__name__
-        raise MatrixLoadError(f"invalid Matrix Market data: {reason}") from None
-    return A.toarray() if hasattr(A, "toarray") else np.asarray(A)
+        return float(tok)
+    except ValueError:
+        raise MatrixLoadError(
+            f"invalid Matrix Market data: Invalid floating-point value {tok[:30]!r} (value {k})."
+        ) from None
+
+
+_MTX_TOKEN = re.compile(r"\S+")
+
+
+def _mtx_body(lines: list[str], fmt: str, field: str, symmetry: str, n: int, n_entries: int | None) -> np.ndarray:
+    """Strict pure-Python reader of the data lines (scipy's C++ reader crashes the process on some malformed files).
+
+    Array format: values in column-major order (lower triangle for symmetric/hermitian, strictly lower for
+    skew-symmetric). Coordinate format: ``i j [value]`` with 1-based indices; duplicates are summed.
+    Off-diagonal entries of a symmetric/skew-symmetric/hermitian matrix are mirrored (A_ji = A_ij, -A_ij, conj).
+    """
+    per_value = 2 if field == "complex" else (0 if field == "pattern" else 1)
+    if fmt == "array":
+        if symmetry == "general":
+            rows, cols = np.divmod(np.arange(n * n), n)[::-1]  # column-major: row = k % n, col = k // n
+        else:
+            first = 0 if symmetry in ("symmetric", "hermitian") else 1
+            cols, rows = (
+                zip(*[(j, i) for j in range(n) for i in range(j + first, n)], strict=True) if n > first else ((), ())
+            )
+            rows, cols = np.asarray(rows, dtype=np.intp), np.asarray(cols, dtype=np.intp)
+        width, count = per_value, len(rows)
+    else:
+        width, count = 2 + per_value, int(n_entries)
+    # lazily, at most one token more than needed: a file of millions of tokens is refused without listing them
+    stream = (m.group() for ln in lines if not ln.lstrip().startswith("%") for m in _MTX_TOKEN.finditer(ln))
+    tokens = list(itertools.islice(stream, width * count + 1))
+    if len(tokens) < width * count:
+        missing = width * count - len(tokens)
+        raise MatrixLoadError(f"invalid Matrix Market data: Truncated file. Expected another {missing} value(s).")
+    if len(tokens) > width * count:
+        raise MatrixLoadError("invalid Matrix Market data: Too many values in the file (file too long).")
+    if fmt == "coordinate":
+        idx = []
+        for k in range(count):
+            i, j = tokens[width * k], tokens[width * k + 1]
+            if not (re.fullmatch(r"\d{1,18}", i) and re.fullmatch(r"\d{1,18}", j)):
+                raise MatrixLoadError(
+                    f"invalid Matrix Market data: Invalid index ({i[:20]!r}, {j[:20]!r}) at entry {k + 1}."
+                )
+            if not (1 <= int(i) <= n and 1 <= int(j) <= n):
+                raise MatrixLoadError(f"invalid Matrix Market data: index ({i}, {j}) out of bounds at entry {k + 1}.")
+            idx.append((int(i) - 1, int(j) - 1))
+        rows = np.array([p[0] for p in idx], dtype=np.intp)
+        cols = np.array([p[1] for p in idx], dtype=np.intp)
+        value_tokens = [tokens[width * k + 2 : width * (k + 1)] for k in range(count)]
+    else:
+        value_tokens = [tokens[width * k : width * (k + 1)] for k in range(count)]
+    if field == "pattern":
+        vals = np.ones(count)
+    elif field == "complex":
+        vals = np.array([complex(_mtx_number(re_, field, k), _mtx_number(im, field, k))
+                         for k, (re_, im) in enumerate(value_tokens, start=1)], dtype=np.complex128)  # fmt: skip
+    else:
+        vals = np.array([_mtx_number(v[0], field, k) for k, v in enumerate(value_tokens, start=1)], dtype=np.float64)
+    A = np.zeros((n, n), dtype=vals.dtype)
+    np.add.at(A, (rows, cols), vals)
+    if symmetry != "general":
+        off = rows != cols
+        mirror = {"symmetric": vals, "skew-symmetric": -vals, "hermitian": np.conj(vals)}[symmetry]
+        np.add.at(A, (cols[off], rows[off]), mirror[off])
+    return A
 
 
 # ----------------------------------------------------------------------------------------------------------------------
