@@ -7,11 +7,12 @@ Messages are one line: the argument, the requirement, and what arrived.
 from __future__ import annotations
 
 import math
+import reprlib
 from typing import Any
 
 import numpy as np
 
-__all__ = ["check_matrix", "check_scalar", "check_choice", "MAX_DENSE_DIM"]
+__all__ = ["check_matrix", "check_scalar", "check_choice", "short_repr", "MAX_DENSE_DIM"]
 
 #: Largest matrix dimension accepted by the dense analysis paths.
 MAX_DENSE_DIM = 4096
@@ -115,8 +116,23 @@ def check_scalar(
     return val
 
 
+_SHORT = reprlib.Repr()
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxother = 3, 60, 60
+_SHORT.maxtuple = _SHORT.maxlist = _SHORT.maxarray = _SHORT.maxset = _SHORT.maxfrozenset = 6
+_SHORT.maxdict = 4
+
+
+def short_repr(value: Any) -> str:
+    """``repr(value)`` cut to a few dozen characters, without walking all of a huge or deeply nested value.
+
+    Use it to quote user input in error messages: a 5000-character string or a YAML alias bomb
+    (2**40 shared list leaves) then gives a short one-line message instead of a huge or endless one.
+    """
+    return _SHORT.repr(value)
+
+
 def check_choice(value: Any, name: str, choices: tuple[str, ...]) -> str:
     """Return ``value`` if it is one of ``choices``; raise ValueError naming them otherwise."""
     if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {value!r}.")
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}; got {short_repr(value)}.")
     return value
