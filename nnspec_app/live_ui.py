@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from nnspec_app.ui import current_theme, show_chart
@@ -347,7 +348,12 @@ def _panel() -> None:
     sel = selected_step(result)
     if sel is not None and ss.lt_follow:
         ss.lt_sel_input = sel  # show the followed step in the picker (set before the widget is drawn)
-    view, fit = views_for(result, sel) if sel is not None else (None, None)
+    view = fit = None
+    if sel is not None:
+        try:
+            view, fit = views_for(result, sel)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as err:  # e.g. an operator with inf entries
+            st.warning(f"Step {sel} could not be drawn: {str(err).splitlines()[0]}")
     st.caption(_path_caption(tr, view))
     if not result.records:
         return

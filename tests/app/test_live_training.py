@@ -147,3 +147,20 @@ def test_talk_theme_renders():
     at.run()
     at.sidebar.button(key="lt_step").click().run()
     assert not at.exception and len(_titles(at)) == 5
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(lt_opt="Adam", lt_lr="10", lt_eps="1e-12", lt_beta1="0.99", lt_beta2="0.9", lt_steps="30"),
+        dict(lt_opt="heavy ball (SGD momentum)", lt_lr="10", lt_beta="0.99", lt_steps="30"),
+        dict(lt_opt="RMSProp", lt_lr="0.0001", lt_alpha="0.9", lt_eps="0.01", lt_wd="0.1", lt_every="7"),
+    ],
+)
+def test_extreme_settings_never_crash(params):
+    at = _app(**params)
+    at.sidebar.button(key="lt_runall").click().run()
+    assert not at.exception
+    res = at.session_state["lt_trainer"].result()
+    assert res.status in ("finished", "diverged") and len(res.records) >= 1
+    assert res.diverged == any("Diverged at step" in e.value for e in at.error)
