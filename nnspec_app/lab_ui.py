@@ -421,7 +421,7 @@ def spectrum_figure(r: Any, theme: Theme) -> go.Figure:
 
     ps = r.pseudo
     return plot_spectrum(r.eigenvalues, cond=r.eigval_condition, pseudo=(ps.re, ps.im, ps.sigma_min),
-                         eps_levels=r.eps_levels, title="eigenvalues μ of J and ε-pseudospectra",
+                         eps_levels=r.eps_levels, title="eigenvalues μ and ε-pseudospectra",
                          theme=theme)  # fmt: skip
 
 

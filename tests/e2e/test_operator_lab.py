@@ -10,12 +10,12 @@ from tests.e2e.conftest import wait_for_app
 
 pytestmark = pytest.mark.e2e
 
-# x and y of the eigenvalue markers of the spectrum chart (traces named after the eigenvalue classes)
+# x and y of the eigenvalue markers of the spectrum chart (decoded arrays live in gd._fullData)
 _EIGS = """() => {
   const gd = document.querySelector('.st-key-lab_spectrum .js-plotly-plot');
-  if (!gd || !gd.data) return null;
-  const tr = gd.data.filter(t => t.mode === 'markers' && t.customdata);
-  return JSON.stringify(tr.map(t => [Array.from(t.x), Array.from(t.y)]));
+  if (!gd || !gd._fullData) return null;
+  const tr = gd._fullData.filter(t => t.mode === 'markers' && t.customdata && t.x && t.x.length);
+  return tr.length ? JSON.stringify(tr.map(t => [Array.from(t.x), Array.from(t.y)])) : null;
 }"""
 
 
@@ -41,6 +41,10 @@ def _until(page, fn, timeout: float = 30.0):
 
 
 def test_operator_lab_keyboard_slider_and_map_click(app_url, page, tmp_path):
+    # warm up: until app.py's first run has called st.navigation, the frontend routes with the plain pages/
+    # directory (no wide layout); wait for the real navigation before opening the page
+    page.goto(app_url)
+    page.wait_for_selector("[data-testid='stSidebarNav'] >> text=\"Operator Lab\"", timeout=120_000)
     page.goto(f"{app_url}/operator_lab")
     wait_for_app(page)
     page.wait_for_selector(".st-key-lab_spectrum .js-plotly-plot")
