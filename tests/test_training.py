@@ -202,6 +202,9 @@ def test_realized_window_is_product_of_per_step_operators(optimizer, coords):
             np.testing.assert_allclose(ops[0].J, raws[0] * s_vec[None, :] / s_vec[:, None], rtol=1e-12, atol=1e-14)
             P = P * s_vec[None, :] / s_vec[:, None]
         assert rec.amp_realized == pytest.approx(np.linalg.norm(P, 2), rel=1e-9)
+    by_start = res.columns()["amp_realized_by_start"]  # aligned with the window's first step
+    np.testing.assert_array_equal(by_start[:6], [r.amp_realized for r in res.records[2:]])
+    assert np.all(np.isnan(by_start[6:]))
     # the replay gives whole curves that agree with the in-loop numbers
     amp = realized_amplification(cfg, start=2, horizon=3)
     assert amp.complete and amp.k.tolist() == [0, 1, 2, 3]
@@ -430,6 +433,15 @@ def test_trainer_argument_checks():
         Trainer({"lr": 0.1})
     with pytest.raises(ValueError, match="batch_size must be <= the 36 training points"):
         Trainer(_cfg("gd", batch_size=100))
+
+
+def test_default_config_steps():
+    tr = Trainer()
+    assert tr.n_params == 65 and tr.state_dim == 130 and tr.path == "dense"
+    assert tr.config.optimizer == "adam" and tr.coords == "frozen"
+    recs = list(tr.run(max_records=2))
+    assert [r.step for r in recs] == [0, 1] and all(r.analysed and np.isfinite(r.kappa_V) for r in recs)
+    assert tr.status == "ready" and not tr.done
 
 
 def test_cross_entropy_multiclass_runs():
