@@ -10,6 +10,10 @@ Times the core calls the page makes for one slider change, in the order the page
                 + the iterate trajectory J^k theta0 for k <= k_max
   ep            exceptional.ep_distance(J) + nearest_analytic_ep (the "distance to the nearest EP" card)
 
+"lab" columns: the page's actual one call per slider change, ``nnspec_core.lab.lab_state`` (operator, spectrum,
+cards, transient + Kreiss estimate, trajectory, pseudospectrum, EP curves; "lab full" also the map via
+``include_map=True``, "lab eta/beta" with the map cached by the page: ``include_map=False``), CPU time.
+
 Also timed, but not part of a slider change: "snap", the "Snap to nearest EP" button
 (numerical snap_to_ep along eta on the real operator family, scan + bisection to 1e-13).
 
@@ -48,6 +52,7 @@ from nnspec_core.exceptional import (  # noqa: E402
     nearest_analytic_ep,
     snap_to_ep,
 )
+from nnspec_core.lab import lab_state, settings_from_preset  # noqa: E402
 from nnspec_core.pseudospectra import pseudospectrum  # noqa: E402
 from nnspec_core.quadratic import PRESETS, LabPreset, lab_operator, preset_problem  # noqa: E402
 from nnspec_core.spectra import spectrum  # noqa: E402
@@ -142,6 +147,18 @@ def dense_map_seconds(p: LabPreset) -> float:
     return _clock() - t0
 
 
+def lab_ms(p: LabPreset, repeat: int, *, include_map: bool) -> float:
+    """CPU milliseconds of the page's single core call ``lab_state`` (best of ``repeat``, after a warm-up)."""
+    s = settings_from_preset(p, n_map=N_GRID, n_grid=N_GRID)
+    lab_state(s, include_map=include_map)
+    best = float("inf")
+    for _ in range(repeat):
+        t0 = _clock()
+        lab_state(s, include_map=include_map)
+        best = min(best, _clock() - t0)
+    return best * 1e3
+
+
 def wall_ms(p: LabPreset, repeat: int) -> float:
     """Wall-clock milliseconds of a full slider change, best of ``repeat``."""
     best = float("inf")
@@ -179,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     cases = list(PRESETS.values()) + size_cases()
     head = f"{'case':<22}{'d':>4}" + "".join(f"{s:>10}" for s in STAGES)
     head += f"{'full ms':>10}{'/budget':>9}{'eta/beta':>10}{'/budget':>9}{'dense map':>11}{'speed-up':>10}"
-    head += f"{'snap':>8}{'wall':>8}"
+    head += f"{'snap':>8}{'wall':>8}{'lab full':>10}{'lab eta/beta':>14}"
     ref = min(reference_seconds() for _ in range(3)) * 1e3  # CPU time
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
@@ -187,22 +204,26 @@ def main(argv: list[str] | None = None) -> int:
         f"grids {N_GRID}x{N_GRID}; machine reference {ref:.0f} ms (idle ~90 ms); load average {load:.2f}"
     )
     print(head)
-    worst = 0.0
+    worst = worst_lab = worst_lab_q = 0.0
     for p in cases:
         full = best_stages(p, args.repeat, with_map=True)
         quick = best_stages(p, args.repeat, with_map=False)
         dense = min(dense_map_seconds(p) for _ in range(max(1, args.repeat // 2))) * 1e3
         snap = min(snap_seconds(p) for _ in range(args.repeat)) * 1e3
         wall = wall_ms(p, args.repeat)
+        lab_full, lab_q = lab_ms(p, args.repeat, include_map=True), lab_ms(p, args.repeat, include_map=False)
+        worst_lab, worst_lab_q = max(worst_lab, lab_full), max(worst_lab_q, lab_q)
         tot, tot_q = sum(full.values()), sum(quick.values())
         worst = max(worst, tot)
         d = 2 * preset_problem(p).n if p.optimizer != "gd" else preset_problem(p).n
         print(
             f"{p.key:<22}{d:>4}" + "".join(f"{full[s]:>10.1f}" for s in STAGES)
             + f"{tot:>10.1f}{tot / BUDGET_MS:>9.2f}{tot_q:>10.1f}{tot_q / BUDGET_MS:>9.2f}"
-            + f"{dense:>11.1f}{dense / full['map']:>10.1f}{snap:>8.1f}{wall:>8.1f}"
+            + f"{dense:>11.1f}{dense / full['map']:>10.1f}{snap:>8.1f}{wall:>8.1f}{lab_full:>10.1f}{lab_q:>14.1f}"
         )  # fmt: skip
     print(f"worst full slider change: {worst:.1f} ms = {worst / BUDGET_MS:.2f} x budget")
+    print(f"lab_state (CPU): worst full {worst_lab:.1f} ms = {worst_lab / BUDGET_MS:.2f} x budget; "
+          f"worst eta/beta change (map cached) {worst_lab_q:.1f} ms = {worst_lab_q / BUDGET_MS:.2f} x budget")
     return 0
 
 

@@ -50,6 +50,7 @@ from nnspec_core.quadratic import (
     LAB_OPTIMIZERS,
     PRESETS,
     LabOperator,
+    LabPreset,
     QuadraticProblem,
     iterate_trajectory,
     lab_operator,
@@ -142,10 +143,12 @@ class LabSettings:
     n_grid: int = 80
 
 
-def settings_from_preset(key: str, **overrides: object) -> LabSettings:
-    """:class:`LabSettings` of the preset ``key`` of :data:`nnspec_core.quadratic.PRESETS`, with overrides."""
-    check_choice(key, "preset", tuple(PRESETS))
-    p = PRESETS[key]
+def settings_from_preset(preset: str | LabPreset, **overrides: object) -> LabSettings:
+    """:class:`LabSettings` of a preset (a key of ``quadratic.PRESETS``, or a LabPreset), with overrides."""
+    if isinstance(preset, LabPreset):
+        p = preset
+    else:
+        p = PRESETS[check_choice(preset, "preset", tuple(PRESETS))]
     s = LabSettings(
         optimizer=p.optimizer,
         coords=p.coords,
