@@ -142,7 +142,7 @@ def _trainer_for(cfg: TrainConfig) -> Trainer:
     if tr is None or tr.config != cfg or tr.done:
         tr = Trainer(cfg)
         ss.lt_trainer = tr
-        ss.lt_sel = None
+        ss.lt_sel, ss.lt_sel_input = None, None
         ss.lt_follow = True
     return tr
 
@@ -168,7 +168,7 @@ def _run_all(cfg: TrainConfig) -> None:
 
 def _reset() -> None:
     ss = st.session_state
-    ss.lt_trainer, ss.lt_live, ss.lt_sel, ss.lt_follow = None, False, None, True
+    ss.lt_trainer, ss.lt_live, ss.lt_sel, ss.lt_follow, ss.lt_sel_input = None, False, None, True, None
 
 
 def run_buttons(cfg: TrainConfig) -> None:
@@ -211,7 +211,19 @@ def _select(step: int) -> None:
 
 
 def _on_step_input() -> None:
-    _select(int(st.session_state.lt_sel_input))
+    v = st.session_state.lt_sel_input
+    if v is None:  # cleared: follow the latest step again
+        _on_follow(True)
+    else:
+        _select(int(v))
+
+
+def _on_follow(follow: bool | None = None) -> None:
+    ss = st.session_state
+    if follow is not None:
+        ss.lt_follow = follow
+    if ss.lt_follow:
+        ss.lt_sel, ss.lt_sel_input = None, None
 
 
 def selected_step(result: TrainingResult) -> int | None:
@@ -318,12 +330,14 @@ def _metrics(result: TrainingResult, step: int | None) -> None:
     cols[4].metric("sharpness / threshold", live.fmt_num(rec.sharpness_ratio, 3))
 
 
-def _step_picker(result: TrainingResult) -> None:
+def _step_picker(result: TrainingResult, sel: int | None) -> None:
+    """Follow toggle and step input. While following, the input stays empty (its placeholder names the step), so
+    live redraws never write into a widget the user may be typing in."""
     c1, c2 = st.columns([1, 1])
-    c1.toggle("Follow latest", key="lt_follow", help="Keep the newest analysed step selected.")
-    last = int(result.records[-1].step) if result.records else 0
-    c2.number_input("Selected step", 0, max(last, result.config.steps), step=result.config.analyze_every,
-                    key="lt_sel_input", on_change=_on_step_input)  # fmt: skip
+    c1.toggle("Follow latest", key="lt_follow", on_change=_on_follow, help="Keep the newest analysed step selected.")
+    c2.number_input("Selected step", 0, result.config.steps, value=None, step=result.config.analyze_every,
+                    placeholder=f"latest: {sel}" if sel is not None else "no step yet", key="lt_sel_input",
+                    on_change=_on_step_input)  # fmt: skip
 
 
 def _panel() -> None:
@@ -346,8 +360,6 @@ def _panel() -> None:
         st.error(f"Diverged at step {result.diverged_step}: {result.diverged_reason}. All {len(result.records)} "
                  "measured steps are kept below and in the downloads.")  # fmt: skip
     sel = selected_step(result)
-    if sel is not None and ss.lt_follow:
-        ss.lt_sel_input = sel  # show the followed step in the picker (set before the widget is drawn)
     view = fit = None
     if sel is not None:
         try:
@@ -376,7 +388,7 @@ def _panel() -> None:
                        selection_mode=("points", "box"))  # fmt: skip
         st.caption("Click a point (or drag a box: its first step is taken) on either chart to select a step.")
     with right:  # the selected step
-        _step_picker(result)
+        _step_picker(result, sel)
         if view is None:
             st.info("No analysed step yet.")
         else:

@@ -75,7 +75,8 @@ def test_run_to_end_follow_and_select_step():
     at.sidebar.button(key="lt_runall").click().run()
     assert not at.exception
     assert _metrics(at)["step"] == "10" and at.get("progress")[0].proto.text == "finished: 10 steps"
-    assert at.number_input(key="lt_sel_input").value == 10 and at.toggle(key="lt_follow").value
+    picker = at.number_input(key="lt_sel_input")
+    assert picker.value is None and picker.proto.placeholder == "latest: 10" and at.toggle(key="lt_follow").value
     assert len(at.get("download_button")) == 9
     at.number_input(key="lt_sel_input").set_value(4).run()
     assert not at.exception
@@ -83,7 +84,11 @@ def test_run_to_end_follow_and_select_step():
     assert any("J at step 4:" in t for t in _titles(at))
     assert any("**Step 4**" in m.value for m in at.markdown)
     at.toggle(key="lt_follow").set_value(True).run()
-    assert _metrics(at)["step"] == "10"
+    assert _metrics(at)["step"] == "10" and at.number_input(key="lt_sel_input").value is None
+    at.number_input(key="lt_sel_input").set_value(6).run()
+    assert _metrics(at)["step"] == "6" and not at.toggle(key="lt_follow").value
+    at.number_input(key="lt_sel_input").set_value(None).run()  # clearing the input follows again
+    assert _metrics(at)["step"] == "10" and at.toggle(key="lt_follow").value
 
 
 def test_divergence_message_keeps_steps():
