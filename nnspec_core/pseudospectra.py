@@ -457,30 +457,54 @@ def _sigma_min_svd(A: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 
 def _sigma_min_blocks(B: np.ndarray, z: np.ndarray) -> np.ndarray:
-    """min_i sigma_min(z I - B_i) in closed form; B (nb, 2, 2), z (m,)."""
-    out = np.full(z.size, np.inf)
-    chunk = max(1, (1 << 20) // B.shape[0])
+    """min_i sigma_min(z I - B_i) in closed form; B (nb, 2, 2), z (m,).
+
+    With ``M = zI - B_i``, ``F = ||M||_F^2`` and ``D^2 = |det M|^2``:
+    ``sigma_min^2 = 2 D^2 / (F + sqrt(F^2 - 4 D^2))`` (no cancellation; one square root per block and point),
+    minimised over the blocks with ``np.minimum.reduce`` and rooted once per point. Real blocks use real
+    arithmetic only (``det M = (p + iy)(q + iy) - bc`` with ``p = x - a``, ``q = x - d``). Work arrays of shape
+    (nb, chunk) stay small (cache-sized), so memory is bounded for any grid.
+    """
+    nb = B.shape[0]
+    out = np.empty(z.size)
+    chunk = int(min(max(64, (1 << 15) // nb), 4096))
+    tiny = np.finfo(float).tiny
     real = not np.iscomplexobj(B)
-    a, b, c, d = B[:, 0, 0], B[:, 0, 1], B[:, 1, 0], B[:, 1, 1]
+    a, b, c, d = (B[:, i, j][:, None] for i, j in ((0, 0), (0, 1), (1, 0), (1, 1)))  # (nb, 1)
     bc2 = np.abs(b) ** 2 + np.abs(c) ** 2
+    bc = b * c
     tr = a + d
-    det = a * d - b * c
+    det = a * d - bc
     for c0 in range(0, z.size, chunk):
-        zc = z[c0 : c0 + chunk, None]  # (c, 1)
+        zc = z[c0 : c0 + chunk][None, :]  # (1, c)
         if real:
             x, y = zc.real, zc.imag
             y2 = y * y
-            F = (x - a) ** 2 + (x - d) ** 2 + 2 * y2 + bc2
-            dre = x * x - y2 - tr * x + det
-            dim = y * (2 * x - tr)
-            D = np.sqrt(dre * dre + dim * dim)
+            p = x - a  # (nb, c)
+            q = x - d
+            # det M = (p + iy)(q + iy) - bc: shifted factors keep the cancellation near eigenvalues small
+            dre = p * q
+            dre -= y2 + bc
+            F = p * p
+            p += q  # p + q
+            q *= q
+            F += q
+            F += bc2 + 2 * y2
+            p *= y  # Im det M
+            D2 = dre * dre
+            p *= p
+            D2 += p
         else:
             F = np.abs(zc - a) ** 2 + np.abs(zc - d) ** 2 + bc2
-            D = np.abs(zc * zc - tr * zc + det)
-        den = np.sqrt(F + 2 * D) + np.sqrt(np.maximum(F - 2 * D, 0.0))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            s = np.where(den > 0, 2 * D / np.where(den > 0, den, 1.0), 0.0)
-        out[c0 : c0 + chunk] = s.min(axis=1)
+            D2 = np.abs(zc * zc - tr * zc + det) ** 2
+        disc = F * F
+        disc -= 4 * D2
+        np.maximum(disc, 0.0, out=disc)
+        np.sqrt(disc, out=disc)
+        disc += F
+        np.maximum(disc, tiny, out=disc)
+        np.divide(D2, disc, out=D2)
+        out[c0 : c0 + chunk] = np.sqrt(2 * np.minimum.reduce(D2, axis=0))
     return out
 
 

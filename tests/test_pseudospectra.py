@@ -181,6 +181,30 @@ def test_structured_path_equals_dense_path(rng, optimizer, coords):
     assert k_b.value == pytest.approx(k_d.value, rel=1e-6)
 
 
+@pytest.mark.parametrize("complex_", [False, True])
+def test_blocks_closed_form_matches_batched_2x2_svd(rng, complex_):
+    # many blocks and more points than one work chunk: exercises chunking and the min-reduction
+    B = rng.standard_normal((300, 2, 2)) + (1j * rng.standard_normal((300, 2, 2)) if complex_ else 0)
+    z = rng.uniform(-3, 3, 700) + 1j * rng.uniform(-3, 3, 700)
+    z = np.concatenate([z, np.linalg.eigvals(B[:40]).ravel() + 1e-4 * (1 + 1j)])  # close to eigenvalues
+    got = sigma_min_points(None, z, blocks=B)
+    M = z[:, None, None, None] * np.eye(2) - B[None]  # (m, nb, 2, 2)
+    ref = np.linalg.svd(M, compute_uv=False)[..., -1].min(axis=1)
+    np.testing.assert_allclose(got, ref, rtol=1e-9)
+
+
+def test_blocks_accurate_next_to_an_eigenvalue():
+    # sigma_min(zI - B) = |det(zI - B)| / sigma_max; det by the shifted product stays accurate near eigenvalues
+    B = np.array([[[0.9, -0.9], [0.001, 0.9]]])  # heavy-ball-like block, eigenvalues 0.9 +- 0.03i
+    mu = np.linalg.eigvals(B[0])
+    for h in (1e-6, 1e-9):
+        z = np.array([mu[0] + h])
+        M = z[0] * np.eye(2) - B[0]
+        s_max = np.linalg.svd(M, compute_uv=False)[0]
+        det = (z[0] - mu[0]) * (z[0] - mu[1])  # exact factorisation (eigenvalues well conditioned here)
+        np.testing.assert_allclose(sigma_min_points(None, z, blocks=B), abs(det) / s_max, rtol=1e-7)
+
+
 def test_blocks_shape_must_match_J(rng):
     J, B = momentum_operator(rng, "heavy_ball", "buffer", n=4)
     with pytest.raises(ValueError, match=r"blocks must have shape \(4, 2, 2\)"):
