@@ -444,13 +444,14 @@ def trajectory_figure(r: Any, theme: Theme) -> go.Figure:
     return plot_trajectory_2d(r.thetas[:, :2], title="iterates θₖ (first two coordinates)", theme=theme)
 
 
-def cli_command(s: LabSettings, preset: str) -> str:
+def cli_command(s: LabSettings, *, walk: bool = False) -> str:
     """The ``python -m nnspec_core lab ...`` command that regenerates the lab's figures and data."""
     lam = ",".join(repr(float(x)) for x in s.eigenvalues)
     return (f"python -m nnspec_core lab --optimizer {s.optimizer} --coords {s.coords} --eigenvalues {lam} "
+            f"{'--walk ' if walk else ''}"
             f"--angle {s.angle!r} --v-mode {s.v_mode} --lr {s.lr!r} --momentum {s.momentum!r} --step {s.step} "
             f"--lr-range {s.lr_range[0]!r} {s.lr_range[1]!r} --k-max {s.k_max} "
-            f"--theta0 {s.theta0[0]!r} {s.theta0[1]!r} --out operator_lab_{preset}.zip")  # fmt: skip
+            f"--theta0 {s.theta0[0]!r} {s.theta0[1]!r} --out operator_lab.zip")  # fmt: skip
 
 
 def bundle(figs: dict[str, go.Figure], r: Any, pmap: Any, s: LabSettings, preset: str,
@@ -476,7 +477,8 @@ def bundle(figs: dict[str, go.Figure], r: Any, pmap: Any, s: LabSettings, preset
                   "kreiss": r.kreiss, "commutator": r.commutator, "departure": r.departure},
     }  # fmt: skip
     settings = dataclasses.asdict(s) | {"preset": preset}
-    return bundle_zip(figs, data=data, settings=settings, cli_command=cli_command(s, preset), formats=formats)
+    cmd = cli_command(s, walk="ep_walk" in figs)
+    return bundle_zip(figs, data=data, settings=settings, cli_command=cmd, formats=formats)
 
 
 def export_section(st: Any, figs: dict[str, go.Figure], r: Any, pmap: Any, s: LabSettings, preset: str) -> None:
@@ -494,6 +496,70 @@ def export_section(st: Any, figs: dict[str, go.Figure], r: Any, pmap: Any, s: La
             col.download_button(f"{name}.html", data=lambda f=fig, n=name: figure_html(f, filename=n),
                                 file_name=f"{name}.html", mime="text/html", key=f"lab_html_{name}",
                                 on_click="ignore")  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------ CLI
+def add_cli_arguments(parser: Any) -> None:
+    """Arguments of ``python -m nnspec_core lab`` (the command in the Operator Lab's export bundle)."""
+    from nnspec_core.quadratic import V_MODES
+
+    parser.add_argument("--preset", choices=tuple(PRESETS), help="start from this preset (else LabSettings defaults)")
+    parser.add_argument("--optimizer", choices=LAB_OPTIMIZERS)
+    parser.add_argument("--coords", choices=sorted({c for cs in LAB_COORDS.values() for c in cs}))
+    parser.add_argument("--eigenvalues", help="Hessian eigenvalues, comma separated (e.g. 1.0,0.2)")
+    parser.add_argument("--angle", type=float, help="rotation of H against the axes (radians)")
+    parser.add_argument("--v-mode", choices=V_MODES)
+    parser.add_argument("--lr", type=float)
+    parser.add_argument("--momentum", type=float, help="beta (beta1 for Adam)")
+    parser.add_argument("--step", type=int, help="Adam's bias-correction step t")
+    parser.add_argument("--lr-range", type=float, nargs=2, metavar=("LO", "HI"), help="eta range of the map")
+    parser.add_argument("--k-max", type=int)
+    parser.add_argument("--theta0", type=float, nargs=2, metavar=("A", "B"))
+    parser.add_argument("--walk", action="store_true", help="also write the walk-through-an-EP animation")
+    parser.add_argument("--formats", nargs="+", default=["png", "svg", "pdf", "html"],
+                        choices=["png", "svg", "pdf", "html"])  # fmt: skip
+    parser.add_argument("--out", required=True, help="zip file to write")
+
+
+def cli_settings(args: Any) -> tuple[LabSettings, str]:
+    """``(settings, preset key or "custom")`` from parsed CLI arguments."""
+    import dataclasses
+
+    s = settings_from_preset(args.preset) if args.preset else LabSettings()
+    fields = {"optimizer": args.optimizer, "coords": args.coords, "angle": args.angle, "v_mode": args.v_mode,
+              "lr": args.lr, "momentum": args.momentum, "step": args.step, "k_max": args.k_max}  # fmt: skip
+    over = {k: v for k, v in fields.items() if v is not None}
+    if args.eigenvalues:
+        try:
+            over["eigenvalues"] = tuple(float(x) for x in args.eigenvalues.split(","))
+        except ValueError:
+            raise ValueError(f"--eigenvalues must be comma-separated numbers; got {args.eigenvalues!r}.") from None
+    if args.lr_range:
+        over["lr_range"] = tuple(args.lr_range)
+    if args.theta0:
+        over["theta0"] = tuple(args.theta0)
+    if "optimizer" in over and "coords" not in over:
+        over["coords"] = LAB_COORDS[over["optimizer"]][0]
+    return dataclasses.replace(s, **over), (args.preset or "custom")
+
+
+def run_cli(args: Any) -> int:
+    """Write the Operator Lab bundle (figures, data, settings, command) for one setting to ``args.out``."""
+    from pathlib import Path
+
+    from nnspec_core.lab import lab_state, lab_walk
+
+    s, preset = cli_settings(args)
+    r = lab_state(s)
+    th = DEFAULT_THEME
+    figs = {"kappa_map": map_figure(r, r.map, th), "spectrum": spectrum_figure(r, th),
+            "transient": transient_figure(r, th), "trajectory": trajectory_figure(r, th)}  # fmt: skip
+    if args.walk:
+        figs["ep_walk"] = plot_ep_walk(lab_walk(s))
+    out = Path(args.out)
+    out.write_bytes(bundle(figs, r, r.map, s, preset, formats=tuple(args.formats)))
+    print(f"wrote {out} ({len(figs)} figures)")
+    return 0
 
 
 __all__ = [
@@ -517,6 +583,9 @@ __all__ = [
     "bundle",
     "export_section",
     "EP_TEXT",
+    "add_cli_arguments",
+    "cli_settings",
+    "run_cli",
     "pretty",
     "merged_curves",
     "controls",

@@ -137,3 +137,22 @@ def test_bundle_holds_figures_data_settings_and_command():
     assert {"data/operator_J.csv", "data/transient.csv", "data/map_log10_kappa.csv", "data/cards.json"} <= names
     cmd = z.read("command.txt").decode()
     assert cmd.startswith("python -m nnspec_core lab --optimizer heavy_ball --coords history") and "--lr 0.01" in cmd
+
+
+def test_cli_command_round_trips_and_writes_the_bundle(tmp_path):
+    import argparse
+
+    s = dataclasses.replace(settings_from_preset("adam_rotated"), lr=0.0123, k_max=30)
+    cmd = lab_ui.cli_command(s, walk=True)
+    argv = cmd.split()[4:]  # drop "python -m nnspec_core lab"
+    parser = argparse.ArgumentParser()
+    lab_ui.add_cli_arguments(parser)
+    args = parser.parse_args([a if not a.endswith(".zip") else str(tmp_path / a) for a in argv] + ["--formats", "html"])
+    back, preset = lab_ui.cli_settings(args)
+    assert back == s and preset == "custom" and args.walk
+    assert lab_ui.run_cli(args) == 0
+    z = zipfile.ZipFile(tmp_path / "operator_lab.zip")
+    assert {f"figures/{n}.html" for n in ("kappa_map", "spectrum", "transient", "trajectory", "ep_walk")} <= set(
+        z.namelist()
+    )
+    assert z.read("command.txt").decode().strip() == cmd
