@@ -157,8 +157,8 @@ def test_talk_theme_renders():
 @pytest.mark.parametrize(
     "params",
     [
-        dict(lt_opt="Adam", lt_lr="10", lt_eps="1e-12", lt_beta1="0.99", lt_beta2="0.9", lt_steps="30"),
-        dict(lt_opt="heavy ball (SGD momentum)", lt_lr="10", lt_beta="0.99", lt_steps="30"),
+        dict(lt_opt="Adam", lt_lr="10", lt_eps="1e-12", lt_beta1="0.99", lt_beta2="0.9", lt_steps="15"),
+        dict(lt_opt="heavy ball (SGD momentum)", lt_lr="10", lt_beta="0.99", lt_steps="15"),
         dict(lt_opt="RMSProp", lt_lr="0.0001", lt_alpha="0.9", lt_eps="0.01", lt_wd="0.1", lt_every="7"),
     ],
 )
