@@ -30,31 +30,30 @@ st.markdown(
 st.caption("Below: heavy-ball momentum (β = 0.81) on a single curvature λ = 1. Press ▶: as the learning rate η "
            "sweeps past (1 − √β)² = 0.01, the two eigenvalues collide on the real axis and split into a complex "
            "pair, while κ(V) shoots up to ∞ at the collision.")  # fmt: skip
-show_chart(ui_lab.plot_ep_walk(_home_walk(), theme=current_theme(), title="walk through an exceptional point"),
-           key="home_walk", filename="home_ep_walk")  # fmt: skip
+show_chart(ui_lab.plot_ep_walk(_home_walk(), theme=current_theme()), key="home_walk", filename="home_ep_walk")
 
 CARDS = [
-    ("pages/operator_lab.py", "Operator Lab", "🎛️", "Try this: the preset opens exactly at an exceptional point; "
+    ("pages/operator_lab.py", "Operator Lab", "Try this: the preset opens exactly at an exceptional point; "
      "nudge η and watch κ(V) fall from ∞ while ρ(J) barely moves.", {"preset": PRESETS["critical_damping"].title}),
-    ("pages/operator_lab.py", "Operator Lab: transient growth", "📈", "Try this: ρ(J) < 1, yet ‖Jᵏ‖ grows about "
+    ("pages/operator_lab.py", "Operator Lab: transient growth", "Try this: ρ(J) < 1, yet ‖Jᵏ‖ grows about "
      "100-fold before it decays. Click the map to find a calmer point.", {"preset": PRESETS["transient"].title}),
-    ("pages/live_training.py", "Live Training", "🏋️", "Try this: train a small network and watch κ(V) and ρ of the "
+    ("pages/live_training.py", "Live Training", "Try this: train a small network and watch κ(V) and ρ of the "
      "real optimizer step rise before the loss spikes.", None),
-    ("pages/matrix_explorer.py", "Matrix Explorer", "🧮", "Try this: load or paste any square matrix and compare its "
+    ("pages/matrix_explorer.py", "Matrix Explorer", "Try this: load or paste any square matrix and compare its "
      "eigenvalues with its ε-pseudospectra.", None),
-    ("pages/phase_study.py", "Phase Study", "📊", "Try this: run a grid of learning rates and seeds and see which "
+    ("pages/phase_study.py", "Phase Study", "Try this: run a grid of learning rates and seeds and see which "
      "indicator warns earliest of an unstable phase.", None),
 ]  # fmt: skip
 cols = st.columns(len(CARDS))
-for col, (path, label, icon, text, params) in zip(cols, CARDS, strict=True):
+for col, (path, label, text, params) in zip(cols, CARDS, strict=True):
     with col.container(border=True):
         st.markdown(f"**{label}**")
         st.caption(text)
         try:
-            st.page_link(path, label=f"Open {label.split(':')[0]}", icon=icon, query_params=params)
+            st.page_link(path, label="Open →", query_params=params)
         except StreamlitAPIException:  # page not registered (page run on its own, e.g. in a test): plain link instead
             url = "/" + path.removeprefix("pages/").removesuffix(".py") + ("?" + urlencode(params) if params else "")
-            st.markdown(f"[Open {label.split(':')[0]}]({url})")
+            st.markdown(f"[Open →]({url})")
 
 st.subheader("Conventions")
 st.markdown(

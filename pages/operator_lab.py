@@ -5,7 +5,7 @@ import dataclasses
 import streamlit as st
 
 from nnspec_app import lab_ui as ui_lab
-from nnspec_app.ui import current_theme, init_state, show_chart, user_errors
+from nnspec_app.ui import TALK_KEY, current_theme, init_state, show_chart, user_errors
 from nnspec_core.lab import LabSettings, lab_map, lab_state, lab_walk, snap_target
 from nnspec_core.quadratic import PRESETS
 
@@ -70,28 +70,32 @@ with user_errors():
 theme = current_theme()
 with right:
     ui_lab.cards(st, res)
-    c1, c2 = st.columns(2)
-    with c1:
-        fig_map = ui_lab.map_figure(res, pmap, theme)
-        show_chart(fig_map, key="lab_map", filename="kappa_map",
-                   on_select=lambda: ui_lab.map_click(st.session_state, "lab_map"))  # fmt: skip
-        st.caption("Click the map to move (η, β) there. Dark = well-conditioned eigenvectors; bright = κ(V) huge. "
-                   "Dashed: ρ(J) = 1 (beyond it training diverges); lines: exceptional points.")  # fmt: skip
-    with c2:
-        fig_spec = ui_lab.spectrum_figure(res, theme)
-        show_chart(fig_spec, key="lab_spectrum", filename="spectrum")
-        st.caption("Eigenvalues μ of J with the unit circle and ε-pseudospectra: where ‖(zI − J)⁻¹‖ > 1/ε. "
-                   "Near an EP the contours balloon although the eigenvalues stay inside the circle.")  # fmt: skip
-    c3, c4 = st.columns(2)
-    with c3:
-        fig_tr = ui_lab.transient_figure(res, theme)
-        show_chart(fig_tr, key="lab_transient", filename="transient")
-        st.caption("ρ < 1 does not mean “no growth”: ‖Jᵏ‖ can rise far above 1 before it decays. κ(V) ρᵏ bounds "
-                   "it from above; the Kreiss constant K(J) is a guaranteed lower bound on the peak.")  # fmt: skip
-    with c4:
-        fig_traj = ui_lab.trajectory_figure(res, theme)
-        show_chart(fig_traj, key="lab_trajectory", filename="trajectory")
-        st.caption("The iterates θₖ from the start θ₀ (optimizer at rest), on the level sets of the loss.")
+# talk theme: figures have a fixed 16:9 size, so give each the full width; otherwise a 2 x 2 grid beside the controls
+if st.session_state.get(TALK_KEY):
+    cells = [st.container() for _ in range(4)]
+else:
+    with right:
+        cells = [*st.columns(2), *st.columns(2)]
+with cells[0]:
+    fig_map = ui_lab.map_figure(res, pmap, theme)
+    show_chart(fig_map, key="lab_map", filename="kappa_map",
+               on_select=lambda: ui_lab.map_click(st.session_state, "lab_map"))  # fmt: skip
+    st.caption("Click the map to move (η, β) there. Dark = well-conditioned eigenvectors, bright = κ(V) huge. "
+               "Dashed: ρ(J) = 1 (beyond it training diverges); yellow/blue lines: exceptional points.")  # fmt: skip
+with cells[1]:
+    fig_spec = ui_lab.spectrum_figure(res, theme)
+    show_chart(fig_spec, key="lab_spectrum", filename="spectrum")
+    st.caption("Eigenvalues μ of J with the unit circle and ε-pseudospectra: where ‖(zI − J)⁻¹‖ > 1/ε. "
+               "Near an EP the contours balloon although the eigenvalues stay inside the circle.")  # fmt: skip
+with cells[2]:
+    fig_tr = ui_lab.transient_figure(res, theme)
+    show_chart(fig_tr, key="lab_transient", filename="transient")
+    st.caption("ρ < 1 does not mean “no growth”: ‖Jᵏ‖ can rise far above 1 before it decays. κ(V) ρᵏ bounds "
+               "it from above; the Kreiss constant K(J) is a guaranteed lower bound on the peak.")  # fmt: skip
+with cells[3]:
+    fig_traj = ui_lab.trajectory_figure(res, theme)
+    show_chart(fig_traj, key="lab_trajectory", filename="trajectory")
+    st.caption("The iterates θₖ from the start θ₀ (optimizer at rest), on the level sets of the loss.")
 
 st.subheader("Walk through an exceptional point")
 st.caption(ui_lab.EP_TEXT)

@@ -156,3 +156,13 @@ def test_cli_command_round_trips_and_writes_the_bundle(tmp_path):
         z.namelist()
     )
     assert z.read("command.txt").decode().strip() == cmd
+
+
+def test_talk_theme_stacks_the_charts_full_width():
+    app = AppTest.from_file(PAGE, default_timeout=60)
+    app.session_state["talk_theme"] = True
+    app.run()
+    assert not app.exception and not app.error
+    charts = app.get("plotly_chart")
+    assert len(charts) == 4
+    assert all('"width":1600' in c.proto.spec.replace(" ", "") for c in charts)  # the talk theme's fixed size
