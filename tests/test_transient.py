@@ -44,6 +44,36 @@ def test_power_norms_match_matrix_power(rng, name):
     np.testing.assert_allclose(got, ref_norms(A, range(81)), rtol=1e-8)
 
 
+def test_close_top_singular_values_hard_case(rng):
+    # J = Q (A (+) c U A U^T) Q^T with c = 1 + 1e-4: every singular value of J^k comes in a pair
+    # (sigma, c^k sigma), so the top two are within 1e-4 k relatively; Lanczos must return the larger one
+    A = nonnormal(rng, 30)
+    U = np.linalg.qr(rng.standard_normal((30, 30)))[0]
+    J = sla.block_diag(A, (1 + 1e-4) * U @ A @ U.T)
+    Q = np.linalg.qr(rng.standard_normal((60, 60)))[0]
+    J = Q @ J @ Q.T
+    ks = range(61)
+    ref = ref_norms(J, ks)
+    A_ref = ref_norms(A, ks)
+    assert np.all(ref[1:] / A_ref[1:] - 1 <= 1e-4 * np.arange(1, 61) * 1.01)  # the pair really is that close
+    np.testing.assert_allclose(power_norms(J, 60), ref, rtol=1e-8)
+
+
+def test_adam_full_operator(rng):
+    from nnspec_core.operators import update_operator
+
+    n = 20  # state dimension 3n = 60: Lanczos path
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    H = (Q * np.logspace(-2, 1, n)) @ Q.T
+    g = 0.1 * rng.standard_normal(n)
+    state = {"grad": g, "exp_avg": 0.1 * g, "exp_avg_sq": g * g + 1e-4}
+    J = update_operator("adam", H, lr=1e-2, state=state, coords="full", step=50).J
+    assert J.shape == (3 * n, 3 * n)
+    np.testing.assert_allclose(power_norms(J, 120), ref_norms(J, range(121)), rtol=1e-8)
+    ks = [0, 1, 50, 333, 1000]
+    np.testing.assert_allclose(power_norms(J, 0, k=ks), ref_norms(J, ks), rtol=1e-8)
+
+
 def test_log_spaced_k_by_repeated_squaring(rng):
     A = nonnormal(rng, 60, rho=0.999)
     ks = np.unique(np.round(np.logspace(0, 3.3, 25)).astype(int))
