@@ -18,8 +18,9 @@ st.title("Live Training")
 st.caption(
     "Pick a data set, a network and an optimizer, press ▶ Start and watch: the loss (left, top), the "
     "indicators κ(V), ρ(J) and the sharpness (left, bottom) and, for the selected step, the eigenvalues "
-    "of the update operator J with their ε-pseudospectra, the transient growth ‖Jᵏ‖ and the network's fit "
-    "(right). Every analysed step t looks at J, the Jacobian of one real torch.optim step at θₜ."
+    "of the update operator J with their ε-pseudospectra and the transient growth ‖Jᵏ‖ (right), then the "
+    "network's fit and a summary in words (below). Every analysed step t looks at J, the Jacobian of one real "
+    "torch.optim step at θₜ. Click a step on the left to inspect it."
 )
 kwargs = live_ui.sidebar_controls()
 with user_errors():
