@@ -222,8 +222,10 @@ def main(argv: list[str] | None = None) -> int:
             + f"{dense:>11.1f}{dense / full['map']:>10.1f}{snap:>8.1f}{wall:>8.1f}{lab_full:>10.1f}{lab_q:>14.1f}"
         )  # fmt: skip
     print(f"worst full slider change: {worst:.1f} ms = {worst / BUDGET_MS:.2f} x budget")
-    print(f"lab_state (CPU): worst full {worst_lab:.1f} ms = {worst_lab / BUDGET_MS:.2f} x budget; "
-          f"worst eta/beta change (map cached) {worst_lab_q:.1f} ms = {worst_lab_q / BUDGET_MS:.2f} x budget")
+    print(
+        f"lab_state (CPU): worst full {worst_lab:.1f} ms = {worst_lab / BUDGET_MS:.2f} x budget; "
+        f"worst eta/beta change (map cached) {worst_lab_q:.1f} ms = {worst_lab_q / BUDGET_MS:.2f} x budget"
+    )
     return 0
 
 
