@@ -360,6 +360,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "nnspec_core.studies:add_cli_arguments",
         "nnspec_core.studies:run_cli",
     ),
+    Subcommand(
+        "train",
+        "train a small network with per-step operator analysis and write the Live Training bundle",
+        "nnspec_core.live:add_cli_arguments",
+        "nnspec_core.live:run_cli",
+    ),
 )
 
 
