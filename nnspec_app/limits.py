@@ -1,10 +1,11 @@
 """The app's documented caps and the server's compute budget: one home (pages may import it).
 
 A classroom server is shared by many sessions on few cores, so every input that sets the amount of
-work has a hard cap. The caps are *enforced* where the work is done (the core validators and the
-page widgets' ranges); this module gathers them, takes the core values from the modules that enforce
-them, and is what ``docs/SECURITY.md`` and the tests refer to (``tests/app/test_extremes.py`` checks
-that the widgets and ``.streamlit/config.toml`` agree with it).
+work has a hard cap (and ``nnspec_app.runtime.pin_threads`` keeps each session to one BLAS/torch
+thread). The caps are *enforced* where the work is done (the core validators and the page widgets'
+ranges); this module gathers them, takes the core values from the modules that enforce them, and
+is what ``docs/SECURITY.md`` and the tests refer to (``tests/app/test_extremes.py`` checks that the
+widgets and ``.streamlit/config.toml`` agree with it).
 
 =====================  ==========================================  =========================================
 what                   cap                                         enforced by
@@ -23,7 +24,7 @@ live training          steps <= 2000, samples <= 1000, dense       Live Training
 one live tick          0.6 s of training per second per session    ``nnspec_app.live_ui.TICK_BUDGET``
 caches                 every ``st.cache_data`` has ``max_entries``  pages (checked by the tests)
                        and a ``ttl``
-threads                1 torch thread, 1 BLAS thread per process   :func:`pin_threads` (call in ``app.py``)
+threads                1 torch thread, 1 BLAS thread per process   ``nnspec_app.runtime.pin_threads`` (app.py)
 =====================  ==========================================  =========================================
 """
 
@@ -58,7 +59,6 @@ __all__ = [
     "CLASS_SESSIONS",
     "Limit",
     "LIMITS",
-    "pin_threads",
 ]
 
 #: Upload limit in MiB, as ``server.maxUploadSize`` in ``.streamlit/config.toml`` states it.
@@ -94,30 +94,5 @@ LIMITS: tuple[Limit, ...] = (
     Limit("network", f"width ≤ {MAX_WIDTH}, hidden layers ≤ {MAX_DEPTH}", "nnspec_core.models"),
     Limit("live training", f"steps ≤ {MAX_STEPS}, samples ≤ {MAX_SAMPLES}", "Live Training widgets"),
     Limit("dense operator analysis", f"≤ {DENSE_LIMIT_MAX} parameters (matrix-free beyond)", "Live Training widget"),
-    Limit("threads per server process", "1 torch thread, 1 BLAS thread", "nnspec_app.limits.pin_threads"),
+    Limit("threads per server process", "1 torch thread, 1 BLAS thread", "nnspec_app.runtime.pin_threads (app.py)"),
 )
-
-
-def pin_threads(n: int = 1) -> int:
-    """Limit torch and BLAS/OpenMP to ``n`` threads in this process; return the torch thread count before.
-
-    Sessions of a Streamlit server are threads of one process: without this, every session's torch or
-    LAPACK call starts one thread per core and concurrent sessions oversubscribe the CPU. Idempotent;
-    call it once at the top of ``app.py`` (environment variables such as ``OPENBLAS_NUM_THREADS`` only
-    work before numpy is imported, which Streamlit has already done by then, so the BLAS pools are
-    limited at run time through ``threadpoolctl``).
-    """
-    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-        raise ValueError(f"n must be an integer >= 1; got {n!r}.")
-    import torch
-
-    before = torch.get_num_threads()
-    if before != n:
-        torch.set_num_threads(n)
-    try:
-        from threadpoolctl import threadpool_limits
-
-        threadpool_limits(limits=n)
-    except ImportError:  # pragma: no cover - threadpoolctl is a runtime requirement
-        pass
-    return before
