@@ -5,11 +5,13 @@ perturbation after k steps (2-norm, k in steps). Bounds (Kreiss matrix theorem a
 
     max(rho^k, K(J) at the peak)  <=  sup_k ||J^k||  <=  e n K(J),        ||J^k|| <= kappa(V) rho^k
 
-Algorithm for dense ``J`` (exact to the stated tolerance, no k-fold SVDs): write ``k = j s + r`` with
-``s ~ sqrt(K)``, form the ``~2 sqrt(K)`` powers ``J^r`` and ``J^{j s}`` once, then run Golub-Kahan-Lanczos for
-``sigma_max(J^k)`` for *all* k simultaneously, one column per k, each step being a few GEMMs shared by the
-columns. Each ``||J^k||`` is converged to ``|s - ||J^k||| <= tol * s`` (Lanczos residual bound); the rare
-column that does not converge gets an exact SVD. Requested log-spaced ``k`` use repeated squaring instead.
+Algorithm for dense ``J`` (exact to the stated tolerance, no k-fold SVDs): write k in base
+``s = ceil((K+1)^(1/L))`` (L = 4 digits), form the ``~L (s - 1)`` powers ``J^(d s^i)`` once, then run
+Golub-Kahan-Lanczos for ``sigma_max(J^k)`` for *all* k simultaneously, one column per k, each step being a
+few GEMMs shared by the columns (each formed power acts on ~K/s columns at once). Each ``||J^k||`` is
+converged to ``|s - ||J^k||| <= tol * s`` (Lanczos residual bound or Kato-Temple with the second Ritz value);
+the rare column that does not converge gets an exact SVD. Requested log-spaced ``k`` (``k=``) use repeated
+squaring instead (~log2 K formed powers).
 """
 
 from __future__ import annotations
@@ -29,6 +31,8 @@ __all__ = ["TransientResult", "power_norms", "transient_growth", "expm_norms"]
 
 #: Below this n (or for tiny K) the powers are formed one by one and each is SVD'd.
 DIRECT_MAX_N = 48
+#: Digits of k (base ceil((K+1)^(1/L))) on the Lanczos path: more levels = fewer formed powers, wider GEMMs.
+_LEVELS = 4
 #: Relative accuracy of each ||J^k||_2 on the Lanczos path.
 POWER_TOL = 1e-10
 
@@ -80,12 +84,17 @@ class TransientResult:
 # ----------------------------------------------------------------------------------------------
 # batched Lanczos for sigma_max of many products of formed powers
 # ----------------------------------------------------------------------------------------------
+def _adjoint(P: np.ndarray) -> np.ndarray:
+    """P^H without copying a real P (``P.conj()`` always copies; a transposed view lets BLAS do the rest)."""
+    return P.T if P.dtype.kind != "c" else P.conj().T
+
+
 def _apply(factors: list[tuple[np.ndarray, np.ndarray]], X: np.ndarray, adjoint: bool) -> np.ndarray:
     """Column c of X <- (prod of the factors listing c) @ X[:, c] (factors are powers of J, so they commute)."""
     Y = X.copy()
     for P, cols in factors:
         if cols.size:
-            Y[:, cols] = (P.conj().T if adjoint else P) @ Y[:, cols]
+            Y[:, cols] = (_adjoint(P) if adjoint else P) @ Y[:, cols]
     return Y
 
 
@@ -143,24 +152,26 @@ def _power_norms_dense(A: np.ndarray, ks: np.ndarray, tol: float) -> np.ndarray:
     """||A^k||_2 for the integer array ks (sorted unique, >= 0)."""
     n = A.shape[0]
     kmax = int(ks.max())
-    eye = np.eye(n, dtype=A.dtype)
     if n <= DIRECT_MAX_N or kmax <= 3:
         return _power_norms_direct(A, ks)
     with np.errstate(over="ignore", invalid="ignore"):
         contiguous = ks.size == kmax + 1
         factors: list[tuple[np.ndarray, np.ndarray]] = []
-        if contiguous:  # k = j s + r, s ~ sqrt(K): about 2 sqrt(K) products
-            s = max(2, math.isqrt(kmax + 1))
-            r_of, j_of = ks % s, ks // s
-            P = eye
-            for r in range(1, s):
-                P = P @ A if r > 1 else A.copy()
-                factors.append((P, np.flatnonzero(r_of == r)))
-            Js = P @ A  # A^s
-            Q = eye
-            for j in range(1, int(j_of.max()) + 1):
-                Q = Q @ Js if j > 1 else Js
-                factors.append((Q, np.flatnonzero(j_of == j)))
+        if contiguous:  # k in base s with L digits, s = ceil((K+1)^(1/L)): about L (s - 1) formed powers
+            s = max(2, math.ceil((kmax + 1) ** (1.0 / _LEVELS) - 1e-9))
+            base, rest = A, ks.copy()  # base = A^(s^i) at level i
+            while np.any(rest):
+                digit = rest % s
+                rest = rest // s
+                last = not np.any(rest)
+                P = base
+                for d in range(1, int(digit.max()) + 1 if last else s):
+                    P = P @ base if d > 1 else base  # A^(d s^i)
+                    cols = np.flatnonzero(digit == d)
+                    if cols.size:
+                        factors.append((P, cols))
+                if not last:
+                    base = P @ base  # A^(s^(i+1)) = A^((s-1) s^i) A^(s^i)
         else:  # repeated squaring: A^(2^i)
             P = A.copy()
             for i in range(int(kmax).bit_length()):

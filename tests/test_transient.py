@@ -44,6 +44,13 @@ def test_power_norms_match_matrix_power(rng, name):
     np.testing.assert_allclose(got, ref_norms(A, range(81)), rtol=1e-8)
 
 
+@pytest.mark.parametrize("k_max", [4, 15, 16, 17, 64, 100])
+def test_power_digit_decomposition_edge_cases(rng, k_max):
+    # k is written in base s = ceil((K+1)^(1/L)); K at and around powers of s exercises every digit path
+    A = nonnormal(rng, 50)
+    np.testing.assert_allclose(power_norms(A, k_max), ref_norms(A, range(k_max + 1)), rtol=1e-8)
+
+
 def test_close_top_singular_values_hard_case(rng):
     # J = Q (A (+) c U A U^T) Q^T with c = 1 + 1e-4: every singular value of J^k comes in a pair
     # (sigma, c^k sigma), so the top two are within 1e-4 k relatively; Lanczos must return the larger one
