@@ -1,9 +1,9 @@
-"""Operator Lab UI pieces: number formatting, the "walk through an EP" figure, widgets and their callbacks.
+"""Operator Lab UI pieces: widgets, their session-state callbacks, the metric cards and the export section.
 
-The numerics live in :mod:`nnspec_core.lab`; this module only turns widget values into a
-:class:`nnspec_core.lab.LabSettings`, moves sliders (preset, map click, snap) through
-``st.session_state`` callbacks (which run before the widgets are created on the rerun), and draws
-the walk animation (a pure Plotly builder, :func:`plot_ep_walk`, no numerics).
+The numerics live in :mod:`nnspec_core.lab` and the figures, the "Download everything" bundle and the
+``nnspec lab`` command in :mod:`nnspec_core.lab_figures` (no Streamlit). This module only turns widget
+values into a :class:`nnspec_core.lab.LabSettings` and moves sliders (preset, map click, snap) through
+``st.session_state`` callbacks (which run before the widgets are created on the rerun).
 """
 
 from __future__ import annotations
@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from nnspec_core.lab import LabSettings, LabWalk, settings_from_preset
+from nnspec_core.lab import LabResult, LabSettings, settings_from_preset
+from nnspec_core.lab_figures import bundle, fmt, fmt_pct
 from nnspec_core.quadratic import LAB_COORDS, LAB_OPTIMIZERS, PRESETS
-from nnspec_core.theme import DEFAULT_THEME, Theme
 
 DEFAULT_PRESET = "critical_damping"
 OPT_NAMES = {"gd": "gradient descent", "heavy_ball": "heavy ball", "nesterov": "Nesterov", "adam": "Adam (frozen M)"}
@@ -33,135 +33,6 @@ LOG_LR = (-5.0, 1.0, 0.001)  # slider over log10 eta: min, max, step
 BETA = (0.0, 0.999, 0.001)
 EXACT_KEY = "_lab_lr_exact"  # exact eta after a snap (the slider holds log10 eta rounded to its step)
 MSG_KEY = "_lab_message"
-
-
-# ------------------------------------------------------------------------------------ formatting
-def fmt(x: float, digits: int = 3) -> str:
-    """Short number for cards: ``3.2e4``, ``0.123``, ``∞`` for inf, ``—`` for NaN."""
-    if x is None or (isinstance(x, float) and math.isnan(x)):
-        return "—"
-    x = float(x)
-    if math.isinf(x):
-        return "∞" if x > 0 else "−∞"
-    if x != 0 and (abs(x) >= 1e4 or abs(x) < 1e-3):
-        mant, exp = f"{x:.{max(digits - 1, 1)}e}".split("e")
-        mant = mant.rstrip("0").rstrip(".")
-        return f"{mant}e{int(exp)}"
-    return f"{x:.{digits}g}"
-
-
-def fmt_pct(x: float) -> str:
-    """Signed percentage (``+1.2 %``), ``0 %`` below 1e-9, ``—`` for NaN."""
-    if math.isnan(x):
-        return "—"
-    if abs(x) < 1e-9:
-        return "0 % (at the EP)"
-    return f"{100 * x:+.3g} %"
-
-
-# ------------------------------------------------------------------------------------ walk figure
-def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = "", animate: bool = True) -> go.Figure:
-    """Eigenvalues in the complex plane and κ(V) against η while η sweeps across an exceptional point.
-
-    Left (zoomed on the collision): unit circle, the path of the colliding pair over all frames
-    (faint), and the eigenvalues of the current frame (J's, the colliding pair highlighted).
-    Right: κ(V) against η (log-log) with the EP marked and the current frame as a marker
-    (κ = ∞ at the EP frame is drawn at the top of the axis and labelled "∞"). With ``animate``
-    the figure has one Plotly frame per sweep value, a play button and a slider; it starts at
-    the first frame. Built from plain dicts in one validated step (frames make per-call
-    validation expensive).
-
-    Parameters
-    ----------
-    walk : LabWalk
-        Frames from :func:`nnspec_core.lab.lab_walk` (``lr`` of shape (m,), ``eigenvalues`` (m, d),
-        ``mode_eigenvalues`` (m, 2), ``kappa_V`` (m,)).
-    theme : Theme
-    title : str
-    animate : bool
-        Add frames, play button and slider; otherwise a static figure showing the EP frame.
-
-    Returns
-    -------
-    plotly.graph_objects.Figure
-    """
-    from nnspec_core.theme import axis_style, layout_style, theme_meta
-
-    m = walk.lr.size
-    kap = np.asarray(walk.kappa_V, float)
-    finite = kap[np.isfinite(kap)]
-    top = float(finite.max()) * 3.0 if finite.size else 10.0
-    kap_draw = np.where(np.isfinite(kap), kap, top)
-    pair = walk.mode_eigenvalues
-    ms = theme.marker_size
-    t = np.linspace(0, 2 * np.pi, 241)
-    right = dict(xaxis="x2", yaxis="y2")
-    data = [
-        dict(type="scatter", x=np.cos(t), y=np.sin(t), mode="lines", name="|μ| = 1", hoverinfo="skip",
-             line=dict(color=theme.text_color, width=1, dash="dot")),
-        dict(type="scatter", x=pair.real.ravel(), y=pair.imag.ravel(), mode="markers", name="path of the pair",
-             marker=dict(size=0.5 * ms, color=theme.color(5), opacity=0.45), hoverinfo="skip"),
-        dict(type="scatter", x=walk.lr, y=np.where(np.isfinite(kap), kap, np.nan), mode="lines", name="κ(V)",
-             line=dict(color=theme.color(0), width=theme.line_width), **right),
-    ]  # fmt: skip
-
-    def moving(i: int) -> list[dict]:
-        e = walk.eigenvalues[i]
-        label = f"η = {fmt(walk.lr[i])}, κ(V) = {fmt(kap[i])}"
-        return [
-            dict(type="scatter", x=e.real, y=e.imag, mode="markers", name="eigenvalues of J",
-                 marker=dict(size=ms, color=theme.color(2))),
-            dict(type="scatter", x=pair[i].real, y=pair[i].imag, mode="markers", name="colliding pair",
-                 marker=dict(size=1.6 * ms, color=theme.color(1), symbol="x")),
-            dict(type="scatter", x=[walk.lr[i]], y=[kap_draw[i]], mode="markers+text", name="current η",
-                 text=[fmt(kap[i])], textposition="top center", hovertemplate=label + "<extra></extra>",
-                 marker=dict(size=1.6 * ms, color=theme.color(1), symbol="star"), **right),
-        ]  # fmt: skip
-
-    start = 0 if animate else walk.ep_index
-    data += moving(start)
-    # zoom on the collision: a square around the pair's path (the unit circle shows where it passes)
-    cx, cy = 0.5 * (pair.real.max() + pair.real.min()), 0.0
-    half = 0.65 * max(float(np.ptp(pair.real)), 2 * float(np.abs(pair.imag).max()), 0.05)
-    xr, yr = [cx - half, cx + half], [cy - half, cy + half]
-    ax = axis_style(theme)
-    layout = layout_style(theme, has_title=bool(title))
-    layout |= dict(
-        title=dict(text=title, x=0.0, xanchor="left"), height=460 if theme.height is None else theme.height,
-        uirevision="ep_walk", hovermode="closest", meta={"nnspec_theme": theme_meta(theme)},
-        legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", x=0.0, bgcolor="rgba(0,0,0,0)"),
-        xaxis=ax | dict(domain=[0.0, 0.42], range=xr, title=dict(text="Re μ")),
-        yaxis=ax | dict(range=yr, title=dict(text="Im μ"), scaleanchor="x", scaleratio=1),
-        xaxis2=ax | dict(domain=[0.58, 1.0], type="log", title=dict(text="learning rate η"), anchor="y2",
-                         exponentformat="e"),  # not "SI": "250μ" would read as an eigenvalue
-        yaxis2=ax | dict(type="log", title=dict(text="κ(V)"), range=[0, math.log10(top) + 0.3], anchor="x2"),
-        shapes=[dict(type="line", xref="x2", x0=walk.lr_ep, x1=walk.lr_ep, yref="y2 domain", y0=0, y1=1,
-                     line=dict(color=theme.color(1), width=1, dash="dash"))],
-        annotations=[dict(x=math.log10(walk.lr_ep), xref="x2", y=1.0, yref="y2 domain", text="EP", showarrow=False,
-                          yanchor="bottom", font=dict(color=theme.color(1))),
-                     dict(x=0.21, xref="paper", y=1.0, yref="paper", yanchor="bottom", showarrow=False, yshift=18,
-                          text="eigenvalues μ of J (zoomed on the collision)"),
-                     dict(x=0.79, xref="paper", y=1.0, yref="paper", yanchor="bottom", showarrow=False, yshift=18,
-                          text="κ(V) against η")],
-    )  # fmt: skip
-    frames = []
-    if animate:
-        frames = [dict(data=moving(i), traces=[3, 4, 5], name=str(i)) for i in range(m)]
-        still = dict(frame=dict(duration=0, redraw=False), mode="immediate")
-        play = dict(frame=dict(duration=120, redraw=False), transition=dict(duration=0), mode="immediate",
-                    fromcurrent=True)  # fmt: skip
-        buttons = [dict(label="▶ play", method="animate", args=[None, play]),
-                   dict(label="❚❚ pause", method="animate", args=[[None], still])]  # fmt: skip
-        steps = [dict(method="animate", label=f"{walk.lr[i]:.3g}", args=[[str(i)], still]) for i in range(m)]
-        layout |= dict(
-            updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=1.18, xanchor="left", yanchor="bottom",
-                              direction="left", buttons=buttons)],
-            sliders=[dict(active=start, x=0.0, len=1.0, y=-0.16, yanchor="top", steps=steps, ticklen=0,
-                          minorticklen=0, font=dict(color="rgba(0,0,0,0)"),  # step labels only in currentvalue
-                          currentvalue=dict(prefix="η = ", font=dict(color=theme.text_color)))],
-        )  # fmt: skip
-        layout["margin"] = dict(layout.get("margin", {})) | dict(t=110, b=130)
-    return go.Figure(data=data, layout=layout, frames=frames)
 
 
 # ------------------------------------------------------------------------------------ widget state
@@ -283,28 +154,6 @@ def lab_settings(v: dict[str, Any], *, lr: float) -> LabSettings:
     )  # fmt: skip
 
 
-_PRETTY = (("beta1", "β₁"), ("beta", "β"), ("eta", "η"), ("lam_max", "λ_max"), ("lam", "λ"), ("sqrt", "√"),
-           ("rho(J)", "ρ(J)"), ("rho", "ρ"), ("kappa(V)", "κ(V)"), ("kappa", "κ"), ("||J^k||", "‖Jᵏ‖"), ("^2", "²"),
-           ("!=", "≠"), ("theta", "θ"), ("*", "·"))  # fmt: skip
-
-
-def pretty(text: str) -> str:
-    """Preset captions with Unicode symbols (``eta*lam`` -> ``η·λ``)."""
-    for a, b in _PRETTY:
-        text = text.replace(a, b)
-    return text
-
-
-def merged_curves(curves: Any) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """One legend entry per EP branch: the curves of all modes joined with NaN gaps (display only)."""
-    out: dict[str, tuple[list, list]] = {}
-    for c in curves:
-        xs, ys = out.setdefault(c.branch, ([], []))
-        xs += [c.x, [np.nan]]
-        ys += [c.y, [np.nan]]
-    return [(f"EP ({b} branch)", np.concatenate(x), np.concatenate(y)) for b, (x, y) in out.items()]
-
-
 def controls(st: Any, d: dict[str, Any], preset: str) -> dict[str, Any]:
     """Draw the lab's widgets (defaults ``d`` from ``preset``, values bound to the URL); return their values."""
     q = dict(bind="query-params")
@@ -364,7 +213,7 @@ EP_TEXT = (
 )
 
 
-def cards(st: Any, r: Any) -> None:
+def cards(st: Any, r: LabResult) -> None:
     """The six metric cards of the lab (ρ, κ(V), distance to the nearest EP, peak, Kreiss, ‖[H, M]‖)."""
     box = st.container(key="lab_cards")
     row1, row2 = box.columns(3), box.columns(3)
@@ -395,100 +244,15 @@ def cards(st: Any, r: Any) -> None:
                     "diagonalisable, and κ(V) = ∞.")  # fmt: skip
 
 
-def map_figure(r: Any, pmap: Any, theme: Theme) -> go.Figure:
-    """The clickable log₁₀ κ(V) map with ρ = 1 contour, EP curves and the current point."""
-    from nnspec_core.figures import plot_param_map
-
-    s = r.settings
-    y_name = {"adam": "β₁", "gd": "β (not used by GD)"}.get(s.optimizer, "momentum β")
-    z = pmap.log10_kappa
-    finite = z[np.isfinite(z)]
-    cap = float(np.clip(finite.max(), 2.0, 8.0)) if finite.size else 2.0  # κ = ∞ cells at the top of the range
-    fig = plot_param_map(pmap.x, pmap.y, z, x_name="learning rate η", y_name=y_name, z_cap=cap, contour_z=pmap.rho,
-                         curves=merged_curves(r.ep_curves), marker=(s.lr, s.momentum), title="log₁₀ κ(V) over (η, β)",
-                         theme=theme)  # fmt: skip
-    # the EP curves must stay visible on the dark end of the colour map (yellow / sky blue)
-    fig.update_xaxes(exponentformat="power")  # not "SI": "100μ" would read as an eigenvalue μ
-    colors = {"lower": "#F0E442", "upper": "#56B4E9", "critical": "#F0E442", "nilpotent": "#56B4E9"}
-    for branch, color in colors.items():
-        fig.update_traces(line_color=color, selector=dict(name=f"EP ({branch} branch)"))
-    return fig
-
-
-def spectrum_figure(r: Any, theme: Theme) -> go.Figure:
-    """Eigenvalues of J with the unit circle and ε-pseudospectral contours."""
-    from nnspec_core.figures import plot_spectrum
-
-    ps = r.pseudo
-    return plot_spectrum(r.eigenvalues, cond=r.eigval_condition, pseudo=(ps.re, ps.im, ps.sigma_min),
-                         eps_levels=r.eps_levels, title="eigenvalues μ and ε-pseudospectra",
-                         theme=theme)  # fmt: skip
-
-
-def transient_figure(r: Any, theme: Theme) -> go.Figure:
-    """‖Jᵏ‖₂ against k with the κ(V)ρᵏ upper bound and the Kreiss lower bound."""
-    from nnspec_core.figures import plot_transient
-
-    upper = r.upper_bound if np.isfinite(r.upper_bound).any() else None
-    kreiss = r.kreiss if math.isfinite(r.kreiss) else None
-    return plot_transient(r.k, r.power_norms, upper=upper, kreiss_lower=kreiss, title="transient growth ‖Jᵏ‖₂",
-                          theme=theme)  # fmt: skip
-
-
-def trajectory_figure(r: Any, theme: Theme) -> go.Figure:
-    """Iterates in θ-space (2-D H: on the loss level sets; otherwise the first two coordinates)."""
-    from nnspec_core.figures import plot_trajectory_2d
-
-    if r.H.shape[0] == 2:
-        return plot_trajectory_2d(r.thetas, H=r.H, title="iterates θₖ in θ-space", theme=theme)
-    return plot_trajectory_2d(r.thetas[:, :2], title="iterates θₖ (first two coordinates)", theme=theme)
-
-
-def cli_command(s: LabSettings, *, walk: bool = False) -> str:
-    """The ``python -m nnspec_core lab ...`` command that regenerates the lab's figures and data."""
-    lam = ",".join(repr(float(x)) for x in s.eigenvalues)
-    return (f"python -m nnspec_core lab --optimizer {s.optimizer} --coords {s.coords} --eigenvalues {lam} "
-            f"{'--walk ' if walk else ''}"
-            f"--angle {s.angle!r} --v-mode {s.v_mode} --lr {s.lr!r} --momentum {s.momentum!r} --step {s.step} "
-            f"--lr-range {s.lr_range[0]!r} {s.lr_range[1]!r} --k-max {s.k_max} "
-            f"--theta0 {s.theta0[0]!r} {s.theta0[1]!r} --out operator_lab.zip")  # fmt: skip
-
-
-def bundle(figs: dict[str, go.Figure], r: Any, pmap: Any, s: LabSettings, preset: str,
-           formats: tuple[str, ...] = ("png", "svg", "pdf", "html")) -> bytes:  # fmt: skip
-    """The "Download everything" zip: figures (PNG/SVG/PDF/HTML), data, settings and CLI command."""
-    import dataclasses
-
-    from nnspec_core.export import bundle_zip
-
-    data = {
-        "operator_J": r.J,
-        "eigenvalues": {"re": r.eigenvalues.real.copy(), "im": r.eigenvalues.imag.copy(),
-                        "eigval_condition": r.eigval_condition},
-        "transient": {"k": r.k.astype(float), "norm_Jk": r.power_norms, "kappa_rho_k": r.upper_bound},
-        "trajectory_theta": r.thetas,
-        "map_log10_kappa": pmap.log10_kappa,
-        "map_rho": pmap.rho,
-        "map_axes": {"lr": pmap.x, "momentum": pmap.y},
-        "pseudospectrum_sigma_min": r.pseudo.sigma_min,
-        "pseudospectrum_axes": {"re": r.pseudo.re, "im": r.pseudo.im},
-        "cards": {"rho": r.rho, "kappa_V": r.kappa_V, "at_ep": r.at_ep, "ep_lr": r.ep_lr, "ep_rel": r.ep_rel,
-                  "ep_branch": r.ep_branch, "ep_distance": r.ep_distance, "peak": r.peak, "peak_k": r.peak_k,
-                  "kreiss": r.kreiss, "commutator": r.commutator, "departure": r.departure},
-    }  # fmt: skip
-    settings = dataclasses.asdict(s) | {"preset": preset}
-    cmd = cli_command(s, walk="ep_walk" in figs)
-    return bundle_zip(figs, data=data, settings=settings, cli_command=cmd, formats=formats)
-
-
-def export_section(st: Any, figs: dict[str, go.Figure], r: Any, pmap: Any, s: LabSettings, preset: str) -> None:
+def export_section(st: Any, figs: dict[str, go.Figure], r: LabResult, pmap: Any, s: LabSettings, preset: str) -> None:
     """Per-figure HTML downloads and "Download everything" (the zip is built only when clicked)."""
     from nnspec_core.export import figure_html
 
     with st.expander("Export: download everything"):
         st.caption("The zip holds every figure as PNG, SVG, PDF and HTML, the data behind them (CSV), the "
                    "settings (JSON) and the command that regenerates them. It is built when you click.")  # fmt: skip
-        st.download_button("Download everything (.zip)", data=lambda: bundle(figs, r, pmap, s, preset),
+        st.download_button("Download everything (.zip)",
+                           data=lambda: bundle(figs, r, pmap=pmap, settings=s, preset=preset),
                            file_name=f"operator_lab_{preset}.zip", mime="application/zip", key="lab_zip",
                            on_click="ignore")  # fmt: skip
         cols = st.columns(len(figs))
@@ -498,74 +262,7 @@ def export_section(st: Any, figs: dict[str, go.Figure], r: Any, pmap: Any, s: La
                                 on_click="ignore")  # fmt: skip
 
 
-# ------------------------------------------------------------------------------------ CLI
-def add_cli_arguments(parser: Any) -> None:
-    """Arguments of ``python -m nnspec_core lab`` (the command in the Operator Lab's export bundle)."""
-    from nnspec_core.quadratic import V_MODES
-
-    parser.add_argument("--preset", choices=tuple(PRESETS), help="start from this preset (else LabSettings defaults)")
-    parser.add_argument("--optimizer", choices=LAB_OPTIMIZERS)
-    parser.add_argument("--coords", choices=sorted({c for cs in LAB_COORDS.values() for c in cs}))
-    parser.add_argument("--eigenvalues", help="Hessian eigenvalues, comma separated (e.g. 1.0,0.2)")
-    parser.add_argument("--angle", type=float, help="rotation of H against the axes (radians)")
-    parser.add_argument("--v-mode", choices=V_MODES)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--momentum", type=float, help="beta (beta1 for Adam)")
-    parser.add_argument("--step", type=int, help="Adam's bias-correction step t")
-    parser.add_argument("--lr-range", type=float, nargs=2, metavar=("LO", "HI"), help="eta range of the map")
-    parser.add_argument("--k-max", type=int)
-    parser.add_argument("--theta0", type=float, nargs=2, metavar=("A", "B"))
-    parser.add_argument("--walk", action="store_true", help="also write the walk-through-an-EP animation")
-    parser.add_argument("--formats", nargs="+", default=["png", "svg", "pdf", "html"],
-                        choices=["png", "svg", "pdf", "html"])  # fmt: skip
-    parser.add_argument("--out", required=True, help="zip file to write")
-
-
-def cli_settings(args: Any) -> tuple[LabSettings, str]:
-    """``(settings, preset key or "custom")`` from parsed CLI arguments."""
-    import dataclasses
-
-    s = settings_from_preset(args.preset) if args.preset else LabSettings()
-    fields = {"optimizer": args.optimizer, "coords": args.coords, "angle": args.angle, "v_mode": args.v_mode,
-              "lr": args.lr, "momentum": args.momentum, "step": args.step, "k_max": args.k_max}  # fmt: skip
-    over = {k: v for k, v in fields.items() if v is not None}
-    if args.eigenvalues:
-        try:
-            over["eigenvalues"] = tuple(float(x) for x in args.eigenvalues.split(","))
-        except ValueError:
-            raise ValueError(f"--eigenvalues must be comma-separated numbers; got {args.eigenvalues!r}.") from None
-    if args.lr_range:
-        over["lr_range"] = tuple(args.lr_range)
-    if args.theta0:
-        over["theta0"] = tuple(args.theta0)
-    if "optimizer" in over and "coords" not in over:
-        over["coords"] = LAB_COORDS[over["optimizer"]][0]
-    return dataclasses.replace(s, **over), (args.preset or "custom")
-
-
-def run_cli(args: Any) -> int:
-    """Write the Operator Lab bundle (figures, data, settings, command) for one setting to ``args.out``."""
-    from pathlib import Path
-
-    from nnspec_core.lab import lab_state, lab_walk
-
-    s, preset = cli_settings(args)
-    r = lab_state(s)
-    th = DEFAULT_THEME
-    figs = {"kappa_map": map_figure(r, r.map, th), "spectrum": spectrum_figure(r, th),
-            "transient": transient_figure(r, th), "trajectory": trajectory_figure(r, th)}  # fmt: skip
-    if args.walk:
-        figs["ep_walk"] = plot_ep_walk(lab_walk(s))
-    out = Path(args.out)
-    out.write_bytes(bundle(figs, r, r.map, s, preset, formats=tuple(args.formats)))
-    print(f"wrote {out} ({len(figs)} figures)")
-    return 0
-
-
 __all__ = [
-    "fmt",
-    "fmt_pct",
-    "plot_ep_walk",
     "preset_widget_values",
     "apply_preset",
     "resolve_lr",
@@ -575,19 +272,8 @@ __all__ = [
     "coords_key",
     "lab_settings",
     "cards",
-    "map_figure",
-    "spectrum_figure",
-    "transient_figure",
-    "trajectory_figure",
-    "cli_command",
-    "bundle",
     "export_section",
     "EP_TEXT",
-    "add_cli_arguments",
-    "cli_settings",
-    "run_cli",
-    "pretty",
-    "merged_curves",
     "controls",
     "LAB_OPTIMIZERS",
     "LAB_COORDS",

@@ -366,6 +366,12 @@ SUBCOMMANDS: tuple[Subcommand, ...] = (
         "nnspec_core.live:add_cli_arguments",
         "nnspec_core.live:run_cli",
     ),
+    Subcommand(
+        "lab",
+        "Operator Lab figures and data for one setting",
+        "nnspec_core.lab_figures:add_cli_arguments",
+        "nnspec_core.lab_figures:run_cli",
+    ),
 )
 
 

@@ -5,9 +5,9 @@ from urllib.parse import urlencode
 import streamlit as st
 from streamlit.errors import StreamlitAPIException
 
-from nnspec_app import lab_ui as ui_lab
 from nnspec_app.ui import current_theme, init_state, show_chart
 from nnspec_core.lab import lab_walk, settings_from_preset
+from nnspec_core.lab_figures import plot_ep_walk
 from nnspec_core.quadratic import PRESETS
 
 init_state()
@@ -30,7 +30,7 @@ st.markdown(
 st.caption("Below: heavy-ball momentum (β = 0.81) on a single curvature λ = 1. Press ▶: as the learning rate η "
            "sweeps past (1 − √β)² = 0.01, the two eigenvalues collide on the real axis and split into a complex "
            "pair, while κ(V) shoots up to ∞ at the collision.")  # fmt: skip
-show_chart(ui_lab.plot_ep_walk(_home_walk(), theme=current_theme()), key="home_walk", filename="home_ep_walk")
+show_chart(plot_ep_walk(_home_walk(), theme=current_theme()), key="home_walk", filename="home_ep_walk")
 
 CARDS = [
     ("pages/operator_lab.py", "Operator Lab", "Try this: the preset opens exactly at an exceptional point; "

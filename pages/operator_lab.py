@@ -6,6 +6,7 @@ import streamlit as st
 
 from nnspec_app import lab_ui as ui_lab
 from nnspec_app.ui import TALK_KEY, current_theme, init_state, show_chart, user_errors
+from nnspec_core import lab_figures as figs_lab
 from nnspec_core.lab import LabSettings, lab_map, lab_state, lab_walk, snap_target
 from nnspec_core.quadratic import PRESETS
 
@@ -51,7 +52,7 @@ st.caption(
 )
 preset = st.selectbox("Preset", list(PRESETS), format_func=lambda k: PRESETS[k].title, key="preset",
                       bind="query-params", on_change=ui_lab.apply_preset, args=(st.session_state,))  # fmt: skip
-st.caption(ui_lab.pretty(PRESETS[preset].description))
+st.caption(figs_lab.pretty(PRESETS[preset].description))
 left, right = st.columns([1, 3], gap="medium")
 with left:
     vals = ui_lab.controls(st, ui_lab.preset_widget_values(preset), preset)
@@ -77,23 +78,23 @@ else:
     with right:
         cells = [*st.columns(2), *st.columns(2)]
 with cells[0]:
-    fig_map = ui_lab.map_figure(res, pmap, theme)
+    fig_map = figs_lab.map_figure(res, pmap, theme)
     show_chart(fig_map, key="lab_map", filename="kappa_map",
                on_select=lambda: ui_lab.map_click(st.session_state, "lab_map"))  # fmt: skip
     st.caption("Click the map to move (η, β) there. Dark = well-conditioned eigenvectors, bright = κ(V) huge. "
                "Dashed: ρ(J) = 1 (beyond it training diverges); yellow/blue lines: exceptional points.")  # fmt: skip
 with cells[1]:
-    fig_spec = ui_lab.spectrum_figure(res, theme)
+    fig_spec = figs_lab.spectrum_figure(res, theme)
     show_chart(fig_spec, key="lab_spectrum", filename="spectrum")
     st.caption("Eigenvalues μ of J with the unit circle and ε-pseudospectra: where ‖(zI − J)⁻¹‖ > 1/ε. "
                "Near an EP the contours balloon although the eigenvalues stay inside the circle.")  # fmt: skip
 with cells[2]:
-    fig_tr = ui_lab.transient_figure(res, theme)
+    fig_tr = figs_lab.transient_figure(res, theme)
     show_chart(fig_tr, key="lab_transient", filename="transient")
     st.caption("ρ < 1 does not mean “no growth”: ‖Jᵏ‖ can rise far above 1 before it decays. κ(V) ρᵏ bounds "
                "it from above; the Kreiss constant K(J) is a guaranteed lower bound on the peak.")  # fmt: skip
 with cells[3]:
-    fig_traj = ui_lab.trajectory_figure(res, theme)
+    fig_traj = figs_lab.trajectory_figure(res, theme)
     show_chart(fig_traj, key="lab_trajectory", filename="trajectory")
     st.caption("The iterates θₖ from the start θ₀ (optimizer at rest), on the level sets of the loss.")
 
@@ -103,7 +104,7 @@ fig_walk = None
 if st.toggle("Show the animation (η sweeps across the nearest EP)", key="walk", bind="query-params"):
     with user_errors():
         walk = _walk(dataclasses.astuple(settings))
-    fig_walk = ui_lab.plot_ep_walk(walk, theme=theme)
+    fig_walk = figs_lab.plot_ep_walk(walk, theme=theme)
     show_chart(fig_walk, key="lab_walk", filename="ep_walk")
 figs = {"kappa_map": fig_map, "spectrum": fig_spec, "transient": fig_tr, "trajectory": fig_traj}
 if fig_walk is not None:

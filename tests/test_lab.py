@@ -340,3 +340,101 @@ def test_validation_messages():
         settings_from_preset("nope")
     with pytest.raises(ValueError, match="lr_bounds must satisfy"):
         snap_target(s, lr_bounds=(0.0, 1.0))
+
+
+# ---------------------------------------------------------------------------- figures (nnspec_core.lab_figures)
+
+
+def test_number_formatting_for_cards_and_captions():
+    from nnspec_core.lab_figures import fmt, fmt_pct, pretty
+
+    assert fmt(32000.0) == "3.2e4" and fmt(math.inf) == "∞" and fmt(-math.inf) == "−∞" and fmt(math.nan) == "—"
+    assert fmt(0.98895, 5) == "0.98895" and fmt(1.5e-5) == "1.5e-5" and fmt(0.0) == "0"
+    assert fmt_pct(0.0121) == "+1.21 %" and fmt_pct(-0.5) == "-50 %" and fmt_pct(0.0).startswith("0 %")
+    assert fmt_pct(math.nan) == "—"
+    assert pretty("eta*lam = (1 - sqrt(beta))^2") == "η·λ = (1 - √(β))²"
+    assert pretty("rho(J) < 1, kappa(V) large, beta1") == "ρ(J) < 1, κ(V) large, β₁"
+
+
+def test_merged_curves_one_entry_per_branch_with_gaps():
+    from nnspec_core.lab_figures import merged_curves
+
+    s = dataclasses.replace(settings_from_preset("critical_damping"), n_map=4, n_grid=4, k_max=5)
+    curves = lab_state(s).ep_curves
+    merged = merged_curves(curves)
+    assert [m[0] for m in merged] == ["EP (lower branch)", "EP (upper branch)"]
+    for name, x, y in merged:
+        mine = [c for c in curves if name == f"EP ({c.branch} branch)"]
+        assert x.size == y.size == sum(c.x.size + 1 for c in mine)
+        assert np.isnan(x).sum() >= len(mine)  # one gap after each mode's curve (plus any NaN in the curves)
+        np.testing.assert_array_equal(x[: mine[0].x.size], mine[0].x)
+
+
+@pytest.mark.parametrize("key", ["critical_damping", "nesterov_nilpotent", "adam_rotated"])
+def test_map_ep_curves_are_drawn_in_the_theme_palette(key):
+    """The first EP curve used to be black (plot_param_map's first curve colour), invisible on the dark map."""
+    from nnspec_core.exceptional import EP_BRANCHES
+    from nnspec_core.lab_figures import EP_COLOR_INDEX, map_figure
+    from nnspec_core.theme import DEFAULT_THEME, TALK_THEME, Theme
+
+    s = dataclasses.replace(settings_from_preset(key), n_map=6, n_grid=4, k_max=5)
+    r = lab_state(s)
+    custom = Theme(palette=("#010101", "#020202", "#030303", "#040404", "#050505", "#0000AA", "#AA0000", "#000000"))
+    for theme in (DEFAULT_THEME, TALK_THEME, custom):
+        fig = map_figure(r, r.map, theme)
+        ep = {t.name: t.line.color for t in fig.data if t.name and t.name.startswith("EP (")}
+        assert len(ep) == len(EP_BRANCHES[s.optimizer]) == 2
+        for k, branch in enumerate(EP_BRANCHES[s.optimizer]):
+            assert ep[f"EP ({branch} branch)"] == theme.palette[EP_COLOR_INDEX[k]]
+        assert "#000000" not in ep.values()
+    assert set(ep.values()) == {"#0000AA", "#AA0000"}  # taken from the theme, not hard-coded
+
+
+def test_every_lab_figure_uses_plain_axis_numbers_not_si_suffixes():
+    """Plotly's default labels 1e-4 as "100μ" (μ reads as an eigenvalue) and 1e4 as "10k"."""
+    from nnspec_core.lab_figures import lab_figures
+
+    s = dataclasses.replace(settings_from_preset("transient"), n_map=6, n_grid=6, k_max=60)
+    r = lab_state(s)
+    figs = lab_figures(r, walk=lab_walk(s))
+    assert list(figs) == ["kappa_map", "spectrum", "transient", "trajectory", "ep_walk"]
+    for name, fig in figs.items():
+        layout = fig.to_plotly_json()["layout"]
+        axes = [k for k in layout if k.startswith(("xaxis", "yaxis"))]
+        assert len(axes) >= 2, name
+        for ax in axes:
+            assert layout[ax].get("exponentformat") == "e", (name, ax)
+    assert figs["kappa_map"].layout.xaxis.type == "log" and figs["transient"].layout.yaxis.type == "log"
+
+
+def test_ep_walk_figure_frames_and_infinite_kappa_label():
+    from nnspec_core.lab_figures import plot_ep_walk
+
+    s = dataclasses.replace(settings_from_preset("critical_damping"), eigenvalues=(1.0,), n_map=4, n_grid=4)
+    w = lab_walk(s, n_frames=11, span=1.5)
+    fig = plot_ep_walk(w)
+    assert len(fig.frames) == 11 and fig.layout.sliders[0].active == 0
+    frame = fig.frames[w.ep_index]
+    star = frame.data[2]
+    assert star.x[0] == w.lr[w.ep_index] and star.text == ("∞",)  # κ = ∞ at the EP frame, drawn at the top
+    assert star.y[0] > np.nanmax(w.kappa_V[np.isfinite(w.kappa_V)])
+    np.testing.assert_array_equal(frame.data[0].x, w.eigenvalues[w.ep_index].real)
+    still = plot_ep_walk(w, animate=False)
+    assert len(still.frames) == 0 and still.data[5].x[0] == w.lr[w.ep_index]
+    with pytest.raises(TypeError, match="walk must be a LabWalk"):
+        plot_ep_walk(s)
+    with pytest.raises(TypeError, match="theme must be a Theme"):
+        plot_ep_walk(w, theme="talk")
+
+
+def test_figure_builders_reject_wrong_inputs():
+    from nnspec_core.lab_figures import lab_figures, map_figure, spectrum_figure
+
+    s = dataclasses.replace(settings_from_preset("critical_damping"), n_map=4, n_grid=4, k_max=5)
+    r = lab_state(s, include_map=False)
+    with pytest.raises(TypeError, match="r must be a LabResult"):
+        spectrum_figure(s)
+    with pytest.raises(TypeError, match="pmap must be a MapResult"):
+        map_figure(r, None)
+    with pytest.raises(ValueError, match="pmap is required"):
+        lab_figures(r)

@@ -1,11 +1,12 @@
-"""AppTest of the Operator Lab page: presets, URL state, sliders -> cards, snap, walk, export bundle."""
+"""AppTest of the Operator Lab page: presets, URL state, sliders -> cards, snap, walk, talk theme.
+
+The figures, the export bundle and the ``lab`` command are tested in tests/test_lab_cli.py and tests/test_lab.py.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import io
 import math
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from nnspec_app import lab_ui
 from nnspec_core.lab import lab_state, settings_from_preset
+from nnspec_core.lab_figures import fmt
 from nnspec_core.quadratic import PRESETS
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "operator_lab.py")
@@ -41,9 +43,9 @@ def test_every_preset_runs_and_cards_match_the_core(at):
         assert at.selectbox(key="opt").value == p.optimizer
         assert len(at.metric) == 6
         ref = lab_state(dataclasses.replace(settings_from_preset(key), n_map=4, n_grid=4))
-        assert card(at, "ρ(J)") == lab_ui.fmt(ref.rho, 5), key
+        assert card(at, "ρ(J)") == fmt(ref.rho, 5), key
         kappa = card(at, "κ(V)")
-        assert kappa == ("∞" if ref.at_ep else lab_ui.fmt(ref.kappa_V)), key
+        assert kappa == ("∞" if ref.at_ep else fmt(ref.kappa_V)), key
         assert at.slider(key="log_lr").value == pytest.approx(round(math.log10(p.lr), 3))
     # the two EP presets sit exactly on their exceptional point
     at.selectbox(key="preset").set_value("nesterov_nilpotent").run()
@@ -58,7 +60,7 @@ def test_moving_a_slider_changes_the_cards(at):
     assert not at.exception
     assert after != before and card(at, "κ(V)") != "∞"
     ref = lab_state(dataclasses.replace(settings_from_preset("critical_damping"), momentum=0.85, n_map=4, n_grid=4))
-    assert card(at, "ρ(J)") == lab_ui.fmt(ref.rho, 5) and card(at, "κ(V)") == lab_ui.fmt(ref.kappa_V)
+    assert card(at, "ρ(J)") == fmt(ref.rho, 5) and card(at, "κ(V)") == fmt(ref.kappa_V)
     at.slider(key="log_lr").set_value(-1.0).run()
     assert cards(at) != after
 
@@ -74,7 +76,7 @@ def test_url_parameters_restore_the_state():
     assert app.slider(key="beta").value == pytest.approx(0.95)
     assert app.slider(key="log_lr").value == pytest.approx(-2.5)
     s = dataclasses.replace(settings_from_preset("transient"), momentum=0.95, lr=10**-2.5, n_map=4, n_grid=4)
-    assert card(app, "ρ(J)") == lab_ui.fmt(lab_state(s).rho, 5)
+    assert card(app, "ρ(J)") == fmt(lab_state(s).rho, 5)
 
 
 def test_snap_button_lands_on_the_exceptional_point(at):
@@ -117,45 +119,6 @@ def test_map_click_and_lr_resolution_callbacks():
     assert session["log_lr"] == -2.0
     assert lab_ui.resolve_lr(-2.0, "transient", session) == 0.009999999999999995  # the exact snapped value
     assert lab_ui.resolve_lr(-1.0, "transient", session) == pytest.approx(0.1)
-
-
-def test_formatting():
-    assert lab_ui.fmt(32000.0) == "3.2e4" and lab_ui.fmt(math.inf) == "∞" and lab_ui.fmt(math.nan) == "—"
-    assert lab_ui.fmt(0.98895, 5) == "0.98895" and lab_ui.fmt(1.5e-5) == "1.5e-5"
-    assert lab_ui.fmt_pct(0.0121) == "+1.21 %" and lab_ui.fmt_pct(0.0).startswith("0 %")
-    assert lab_ui.pretty("eta*lam = (1 - sqrt(beta))^2") == "η·λ = (1 - √(β))²"
-
-
-def test_bundle_holds_figures_data_settings_and_command():
-    s = dataclasses.replace(settings_from_preset("critical_damping"), n_map=6, n_grid=8, k_max=20)
-    r = lab_state(s)
-    figs = {"kappa_map": lab_ui.map_figure(r, r.map, lab_ui.DEFAULT_THEME),
-            "spectrum": lab_ui.spectrum_figure(r, lab_ui.DEFAULT_THEME)}  # fmt: skip
-    z = zipfile.ZipFile(io.BytesIO(lab_ui.bundle(figs, r, r.map, s, "critical_damping", formats=("html",))))
-    names = set(z.namelist())
-    assert {"figures/kappa_map.html", "figures/spectrum.html", "settings.json", "command.txt"} <= names
-    assert {"data/operator_J.csv", "data/transient.csv", "data/map_log10_kappa.csv", "data/cards.json"} <= names
-    cmd = z.read("command.txt").decode()
-    assert cmd.startswith("python -m nnspec_core lab --optimizer heavy_ball --coords history") and "--lr 0.01" in cmd
-
-
-def test_cli_command_round_trips_and_writes_the_bundle(tmp_path):
-    import argparse
-
-    s = dataclasses.replace(settings_from_preset("adam_rotated"), lr=0.0123, k_max=30)
-    cmd = lab_ui.cli_command(s, walk=True)
-    argv = cmd.split()[4:]  # drop "python -m nnspec_core lab"
-    parser = argparse.ArgumentParser()
-    lab_ui.add_cli_arguments(parser)
-    args = parser.parse_args([a if not a.endswith(".zip") else str(tmp_path / a) for a in argv] + ["--formats", "html"])
-    back, preset = lab_ui.cli_settings(args)
-    assert back == s and preset == "custom" and args.walk
-    assert lab_ui.run_cli(args) == 0
-    z = zipfile.ZipFile(tmp_path / "operator_lab.zip")
-    assert {f"figures/{n}.html" for n in ("kappa_map", "spectrum", "transient", "trajectory", "ep_walk")} <= set(
-        z.namelist()
-    )
-    assert z.read("command.txt").decode().strip() == cmd
 
 
 def test_talk_theme_stacks_the_charts_full_width():
