@@ -220,16 +220,6 @@ def _normality_residual(J: np.ndarray, fro: float) -> float:
     return float(np.linalg.norm(J @ JH - JH @ J)) / fro**2
 
 
-def _cond_unit_columns(V: np.ndarray) -> float:
-    """``cond_2(V)`` after scaling columns to unit 2-norm; ``inf`` if numerically singular."""
-    d = V.shape[0]
-    V = V / np.linalg.norm(V, axis=0)
-    s = np.linalg.svd(V, compute_uv=False)
-    if not s[-1] > d * _EPS * s[0]:
-        return float("inf")
-    return float(s[0] / s[-1])
-
-
 def _find_clusters(w: np.ndarray, cond: np.ndarray, scale: float, cluster_tol: float) -> tuple[tuple[int, ...], ...]:
     """Connected components (size >= 2) of the near-degeneracy graph described in :class:`SpectrumResult`."""
     d = w.shape[0]
@@ -253,6 +243,136 @@ def _find_clusters(w: np.ndarray, cond: np.ndarray, scale: float, cluster_tol: f
     return tuple(sorted(groups))
 
 
+# Eigenvectors without left vectors. For real J, LAPACK returns real columns: a real eigenvector, or the pair
+# (a, b) of a conjugate pair v = a + i b (Im lambda > 0 first), v_bar = a - i b. With R the real matrix whose
+# columns are x / ||x|| for real eigenvalues and sqrt(2) (a, b) / ||v|| for a pair, the unit-column eigenvector
+# matrix is V = R blockdiag(U) with U = [[1, 1], [i, -i]] / sqrt(2) unitary on each pair: V and R have the same
+# singular values (kappa(V) = cond_2(R)), and V^{-1} = blockdiag(U^H) R^{-1}, so the rows of V^{-1} for a pair,
+# (p -/+ i q) / sqrt(2) with p, q the rows of R^{-1}, both have squared norm (||p||^2 + ||q||^2) / 2.
+# Rows of V^{-1} are left eigenvectors scaled so that y_i^H x_i = 1: with ||x_i|| = 1 the eigenvalue condition
+# number 1 / |y^H x| (unit y, x) is ||row_i(V^{-1})||. Complex J: R = V with unit columns, no pairs.
+
+
+def _lwork(fn: Any, d: int) -> int:
+    return max(int(np.real(fn(d, compute_vl=0, compute_vr=1)[0])), 4 * d, 1)
+
+
+def _right_eig(J: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Eigenvalues (LAPACK order, complex128), ``R`` (d, d) as above, and the mask of first columns of pairs."""
+    d = J.shape[0]
+    if np.iscomplexobj(J):
+        w, _, V, info = sla.lapack.zgeev(J, compute_vl=0, compute_vr=1, lwork=_lwork(sla.lapack.zgeev_lwork, d))
+        _check_info(info)
+        return w.astype(np.complex128), V / np.linalg.norm(V, axis=0), np.zeros(d, dtype=bool)
+    wr, wi, _, R, info = sla.lapack.dgeev(J, compute_vl=0, compute_vr=1, lwork=_lwork(sla.lapack.dgeev_lwork, d))
+    _check_info(info)
+    first = wi > 0  # (d,): column j holds a, column j + 1 holds b
+    j = np.flatnonzero(first)
+    n2 = np.einsum("ij,ij->j", R, R)  # (d,) squared column norms
+    n2[j] = n2[j + 1] = 0.5 * (n2[j] + n2[j + 1])  # ||v||^2 / 2 for both columns of a pair
+    return wr + 1j * wi, R / np.sqrt(n2), first
+
+
+def _check_info(info: int) -> None:
+    if info > 0:
+        raise np.linalg.LinAlgError(f"eig algorithm (geev) did not converge ({info} eigenvalues failed).")
+
+
+def _cond_2(A: np.ndarray) -> float:
+    """``cond_2(A)``; ``inf`` if ``sigma_min <= d * eps * sigma_max``."""
+    s = np.linalg.svd(A, compute_uv=False)
+    if not s[-1] > A.shape[0] * _EPS * s[0]:
+        return float("inf")
+    return float(s[0] / s[-1])
+
+
+def _kappa_and_conditions(R: np.ndarray, first: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """kappa(V) = cond_2(R) and the eigenvalue condition numbers ||row_i(V^{-1})|| (LAPACK order).
+
+    The condition numbers are ``None`` when R is numerically singular (kappa = inf).
+    """
+    d = R.shape[0]
+    kappa = _cond_2(R)
+    if np.isinf(kappa):
+        return kappa, None
+    Rinv = sla.inv(R, check_finite=False)
+    r2 = np.einsum("ij,ij->i", Rinv, Rinv.conj()).real  # (d,) squared row norms
+    j = np.flatnonzero(first)
+    r2[j] = r2[j + 1] = 0.5 * (r2[j] + r2[j + 1])
+    c = np.sqrt(r2)
+    return kappa, np.where(c < 1.0 / (d * _EPS), c, np.inf)
+
+
+def _eig_left_right(J: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Fallback for a numerically singular V: eigenvalues, R, pair mask and ``1 / |y^H x|`` from left vectors."""
+    d = J.shape[0]
+    w, VL, VR = sla.eig(J, left=True, right=True, check_finite=False)
+    VL = VL / np.linalg.norm(VL, axis=0)
+    VR = VR / np.linalg.norm(VR, axis=0)
+    s = np.abs(np.sum(VL.conj() * VR, axis=0))  # |y_i^H x_i|, (d,)
+    with np.errstate(divide="ignore"):
+        cond = np.where(s > d * _EPS, 1.0 / np.maximum(s, d * _EPS), np.inf)
+    return w.astype(np.complex128), VR, np.zeros(d, dtype=bool), cond
+
+
+def _complex_columns(R: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """The unit-column complex eigenvector matrix ``V = R blockdiag(U)``."""
+    V = R.astype(np.complex128)
+    j = np.flatnonzero(first)
+    v = (R[:, j] + 1j * R[:, j + 1]) / np.sqrt(2.0)
+    V[:, j], V[:, j + 1] = v, v.conj()
+    return V
+
+
+def _select_closest(t: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """int32 mask (d,) of the ``len(members)`` Schur diagonal entries ``t`` closest to the cluster ``members``."""
+    dist = np.min(np.abs(t[:, None] - members[None, :]), axis=1)  # (d,)
+    select = np.zeros(t.shape[0], dtype=np.int32)
+    select[np.argsort(dist, kind="stable")[: members.shape[0]]] = 1
+    return select
+
+
+def _cluster_kappa(
+    J: np.ndarray,
+    R: np.ndarray,
+    first: np.ndarray,
+    order: np.ndarray,
+    w: np.ndarray,
+    clusters: tuple[tuple[int, ...], ...],
+) -> float:
+    """cond_2 of [unit eigenvectors of isolated eigenvalues, orthonormal bases of the cluster subspaces].
+
+    ``R``, ``first`` are in LAPACK order, ``w`` sorted (``w = w_lapack[order]``), ``clusters`` index ``w``.
+    Each cluster's spectral subspace is the leading invariant subspace after moving the cluster's Schur
+    diagonal entries to the top (LAPACK ``trsen``, entries matched to the cluster by proximity). For real J
+    whose clusters are closed under conjugation, everything stays real: the real Schur vectors span the same
+    (conjugation-invariant) subspaces, and R has the singular values of the complex eigenvector columns.
+    """
+    d = J.shape[0]
+    groups = [order[list(idx)] for idx in clusters]  # LAPACK-order indices
+    in_cluster = np.zeros(d, dtype=bool)
+    for g in groups:
+        in_cluster[g] = True
+    partner = np.arange(d)
+    j = np.flatnonzero(first)
+    partner[j], partner[j + 1] = j + 1, j
+    if np.iscomplexobj(J) or any(set(partner[g]) != set(g) for g in groups):
+        return _cluster_kappa_complex(J, w, _complex_columns(R, first)[:, order], clusters)
+    t, _, wr, wi, Z, _, info = sla.lapack.dgees(lambda a, b: 0, J, lwork=_lwork(sla.lapack.dgeev_lwork, d))
+    _check_info(info)
+    T, Z = np.asfortranarray(t), np.asfortranarray(Z)
+    cols = [R[:, ~in_cluster]]
+    for idx in clusters:
+        select = _select_closest(wr + 1j * wi, w[list(idx)])  # (wr, wi): Schur diagonal order
+        T, Z, wr, wi, m, _, _, info = sla.lapack.dtrsen(select, T, Z, job="N", overwrite_t=1, overwrite_q=1)
+        if info != 0:  # reordering failed (eigenvalues too close to swap): no finite measure available
+            return float("inf")
+        if m != len(idx):  # a 2x2 block was split by the selection: use the complex Schur form
+            return _cluster_kappa_complex(J, w, _complex_columns(R, first)[:, order], clusters)
+        cols.append(Z[:, :m].copy())
+    return _cond_2(np.hstack(cols))
+
+
 def _complex_schur(J: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if np.iscomplexobj(J):
         return sla.schur(J, output="complex")
@@ -260,34 +380,22 @@ def _complex_schur(J: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return sla.rsf2csf(T, Z)
 
 
-def _cluster_kappa(J: np.ndarray, w: np.ndarray, V: np.ndarray, clusters: tuple[tuple[int, ...], ...]) -> float:
-    """cond_2 of [unit eigenvectors of isolated eigenvalues, orthonormal bases of the cluster subspaces].
-
-    Each cluster's spectral subspace is the leading invariant subspace after moving the cluster's Schur
-    diagonal entries to the top with LAPACK ``ztrsen`` (entries matched to the cluster by proximity).
-    """
+def _cluster_kappa_complex(J: np.ndarray, w: np.ndarray, V: np.ndarray, clusters: tuple[tuple[int, ...], ...]) -> float:
+    """:func:`_cluster_kappa` in complex arithmetic; ``V`` (d, d) unit eigenvector columns in sorted order."""
     d = J.shape[0]
     in_cluster = np.zeros(d, dtype=bool)
     for idx in clusters:
         in_cluster[list(idx)] = True
-    cols = [V[:, ~in_cluster] / np.linalg.norm(V[:, ~in_cluster], axis=0)]
+    cols = [V[:, ~in_cluster]]
     T, Z = _complex_schur(J)
     T, Z = np.asfortranarray(T, dtype=complex), np.asfortranarray(Z, dtype=complex)
     for idx in clusters:
-        members = w[list(idx)]
-        t = np.diag(T)
-        dist = np.min(np.abs(t[:, None] - members[None, :]), axis=1)  # (d,)
-        select = np.zeros(d, dtype=np.int32)
-        select[np.argsort(dist, kind="stable")[: len(idx)]] = 1
+        select = _select_closest(np.diag(T), w[list(idx)])
         T, Z, _, _, _, _, info = sla.lapack.ztrsen(select, T, Z, job="N", overwrite_t=1, overwrite_q=1)
         if info != 0:  # reordering failed (eigenvalues too close to swap): no finite measure available
             return float("inf")
         cols.append(Z[:, : len(idx)].copy())
-    X = np.hstack(cols)  # (d, d)
-    s = np.linalg.svd(X, compute_uv=False)
-    if not s[-1] > d * _EPS * s[0]:
-        return float("inf")
-    return float(s[0] / s[-1])
+    return _cond_2(np.hstack(cols))
 
 
 def _departure(fro: float, w: np.ndarray) -> float:
@@ -387,7 +495,6 @@ def _spectrum_eigh(J: np.ndarray, fro: float, cluster_tol: float) -> SpectrumRes
 def _spectrum_eig(J: np.ndarray, fro: float, cluster_tol: float) -> SpectrumResult:
     d = J.shape[0]
     residual = _normality_residual(J, fro)
-    departure = None
     if residual <= NORMAL_TOL:
         w = sla.eigvals(J, check_finite=False).astype(np.complex128)
         w = w[_sort_order(w)]
@@ -395,17 +502,15 @@ def _spectrum_eig(J: np.ndarray, fro: float, cluster_tol: float) -> SpectrumResu
         clusters = _find_clusters(w, cond, fro, cluster_tol)
         kappa, kappa_cl, status = 1.0, 1.0, "normal"
     else:
-        w, VL, VR = sla.eig(J, left=True, right=True, check_finite=False)
+        w, R, first = _right_eig(J)  # LAPACK order
+        kappa, cond = _kappa_and_conditions(R, first)
+        if cond is None:  # V numerically singular: eigenvalue conditions from LAPACK's left vectors
+            w, R, first, cond = _eig_left_right(J)
+            kappa = _cond_2(R)
         order = _sort_order(w)
-        w, VL, VR = w[order].astype(np.complex128), VL[:, order], VR[:, order]
-        VL = VL / np.linalg.norm(VL, axis=0)
-        VR = VR / np.linalg.norm(VR, axis=0)
-        s = np.abs(np.sum(VL.conj() * VR, axis=0))  # |y_i^H x_i|, (d,)
-        with np.errstate(divide="ignore"):
-            cond = np.where(s > d * _EPS, 1.0 / np.maximum(s, d * _EPS), np.inf)
-        kappa = _cond_unit_columns(VR)
+        w, cond = w[order], cond[order]
         clusters = _find_clusters(w, cond, fro, cluster_tol)
-        kappa_cl = _cluster_kappa(J, w, VR, clusters) if clusters else kappa
+        kappa_cl = _cluster_kappa(J, R, first, order, w, clusters) if clusters else kappa
         status = "defective" if np.isinf(kappa) else ("clustered" if clusters else "ok")
     departure = _departure(fro, w)
     return SpectrumResult(
