@@ -626,3 +626,92 @@ def test_operator_diagnostics_real_adaptive_operator_at_threshold_has_flip(rng, 
     assert diag.rho == pytest.approx(1.0, abs=1e-8) and diag.rho_mode == "eos_flip"
     assert diag.commutator == pytest.approx(commutator_norm(H, op.preconditioner)[0], rel=1e-14)
     assert diag.commutator > 0
+
+
+# ----------------------------------------------------------------------------------------------
+# right-eigenvector-only condition numbers (rows of V^{-1}) against scipy's left/right eig
+
+
+def _left_right_reference(A):
+    """Eigenvalues, 1 / |y^H x| from scipy's left and right vectors, and cond_2 of the unit complex V."""
+    w, vl, vr = sla.eig(A, left=True, right=True)
+    vl, vr = vl / np.linalg.norm(vl, axis=0), vr / np.linalg.norm(vr, axis=0)
+    return w, 1.0 / np.abs(np.sum(vl.conj() * vr, axis=0)), np.linalg.cond(vr)
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+@pytest.mark.parametrize("seed", range(4))
+def test_condition_numbers_without_left_vectors_match_scipy_left_right(seed, complex_):
+    rng = np.random.default_rng(200 + seed)
+    n = (12, 25, 40, 61)[seed]
+    A = rng.standard_normal((n, n)) + (1j * rng.standard_normal((n, n)) if complex_ else 0)
+    A = A @ np.diag(rng.uniform(0.2, 3.0, n)) + 2.0 * np.triu(rng.standard_normal((n, n)), 1)  # non-normal
+    w, ref, kappa_ref = _left_right_reference(A)
+    gaps = np.abs(w[:, None] - w[None, :]) + np.eye(n) * 1e9
+    assert gaps.min() > 1e-3 and ref.max() < 1e4  # well-separated, well-conditioned: numbers determined
+    if not complex_:
+        assert np.count_nonzero(np.abs(w.imag) > 1e-8) >= 4  # conjugate pairs exercise the real/imag columns
+    res = spectrum(A)
+    assert res.kappa_status == "ok" and res.normality_residual > 1e-3
+    p = _match(w, res.eigenvalues)
+    np.testing.assert_allclose(res.eigenvalues[p], w, atol=1e-10)
+    np.testing.assert_allclose(res.eigval_condition[p], ref, rtol=1e-8)
+    assert res.kappa_V == pytest.approx(kappa_ref, rel=1e-8) and res.kappa_V_cluster == res.kappa_V
+    assert np.all(res.eigval_condition >= 1 - 1e-12) and np.all(res.eigval_condition <= res.kappa_V * (1 + 1e-12))
+
+
+def test_conjugate_pairs_of_real_matrix_have_equal_condition_numbers(rng):
+    n = 30
+    A = rng.standard_normal((n, n)) + 3.0 * np.triu(rng.standard_normal((n, n)), 1)
+    res = spectrum(A)
+    w, c = res.eigenvalues, res.eigval_condition
+    upper = np.flatnonzero(w.imag > 1e-8)
+    assert upper.size >= 3
+    for i in upper:
+        j = int(np.argmin(np.abs(w - w[i].conj())))
+        assert w[j] == w[i].conj() and c[j] == c[i]
+
+
+def _mixed_cluster_reference(S, groups):
+    """cond_2 of X for A = S core S^{-1}: ``groups`` lists complex column combinations (k, coeffs) per subspace.
+
+    Each group is a list of complex vectors (combinations of S's columns) spanning one spectral subspace:
+    one vector -> unit column, several -> orthonormal basis.
+    """
+    cols = []
+    for vecs in groups:
+        B = np.column_stack([sum(c * S[:, k] for k, c in v) for v in vecs])
+        cols.append(np.linalg.qr(B)[0] if B.shape[1] > 1 else B / np.linalg.norm(B))
+    return np.linalg.cond(np.hstack(cols))
+
+
+@pytest.mark.parametrize("case", ["real_cluster", "pair_near_real_axis", "repeated_complex_pair"])
+def test_cluster_measure_of_real_matrix_real_and_complex_schur_paths(rng, case):
+    """Self-conjugate clusters use the real Schur form; a repeated complex pair (cluster and its mirror) the complex."""
+    n = 7
+    S = rng.standard_normal((n, n))
+    core = np.zeros((n, n))
+    rot = np.array([[0.3, 0.8], [-0.8, 0.3]])  # eigenvalues 0.3 +/- 0.8 i, eigenvectors e0 +/- i e1
+    core[5:7, 5:7] = rot  # isolated pair: columns 5, 6
+    core[4, 4] = -1.5  # isolated real
+    iso = [[[(4, 1.0)]], [[(5, 1.0), (6, 1j)]], [[(5, 1.0), (6, -1j)]]]
+    if case == "real_cluster":
+        core[0, 0], core[1, 1], core[2, 2], core[3, 3] = 0.5, 0.5, 0.5, 2.0
+        core[0, 1] = 1.0  # a Jordan pair inside a triple: numerically defective
+        groups = [[[(0, 1.0)], [(1, 1.0)], [(2, 1.0)]], [[(3, 1.0)]]] + iso
+        sizes = [3]
+    elif case == "pair_near_real_axis":
+        core[0:2, 0:2] = [[0.5, 1e-11], [-1e-11, 0.5]]  # 0.5 +/- 1e-11 i: one self-conjugate cluster
+        core[2, 2], core[3, 3] = -0.2, 2.0
+        groups = [[[(0, 1.0)], [(1, 1.0)]], [[(2, 1.0)]], [[(3, 1.0)]]] + iso
+        sizes = [2]
+    else:
+        core[0:2, 0:2] = core[2:4, 2:4] = [[0.1, 1.2], [-1.2, 0.1]]  # 0.1 +/- 1.2 i, each twice (a cluster each)
+        groups = [[[(0, 1.0), (1, 1j)], [(2, 1.0), (3, 1j)]], [[(0, 1.0), (1, -1j)], [(2, 1.0), (3, -1j)]]] + iso
+        sizes = [2, 2]
+    A = S @ core @ np.linalg.inv(S)
+    res = spectrum(A)
+    assert sorted(len(c) for c in res.clusters) == sizes and res.kappa_status in ("clustered", "defective")
+    assert res.kappa_V_cluster == pytest.approx(_mixed_cluster_reference(S, groups), rel=1e-7)
+    B = A + 0j  # the same matrix as complex input: complex Schur path throughout
+    assert spectrum(B).kappa_V_cluster == pytest.approx(res.kappa_V_cluster, rel=1e-7)
