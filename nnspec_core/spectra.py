@@ -9,7 +9,8 @@ Conventions (see ``docs/design.md``):
   eigenvectors scaled to unit 2-norm. It is ``inf`` for a (numerically) defective matrix and
   exactly ``1`` for a Hermitian or numerically normal matrix.
 - Eigenvalue condition numbers are ``1 / |y^H x|`` with unit 2-norm left (``y``) and right (``x``)
-  eigenvectors.
+  eigenvectors. They are computed without left eigenvectors, as the row norms of ``V^{-1}`` (its rows are the
+  left eigenvectors scaled so that ``y_i^H x_i = 1``); for real J in real arithmetic (see ``_right_eig``).
 - Norms are 2-norms for singular values and Frobenius norms (``||.||_F``) for departure, commutators
   and the cluster tolerance scale.
 """
