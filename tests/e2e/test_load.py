@@ -44,6 +44,15 @@ _TITLE = """(key) => {
   return t ? (typeof t === 'string' ? t : t.text || '') : null;
 }"""
 _IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+#: Many pages at once in one headless chromium: without these, pages not in front are throttled (timers,
+#: requestAnimationFrame), so charts wait for the browser while the server idles.
+LOAD_ARGS = [
+    *CHROMIUM_ARGS,
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+    "--disable-ipc-flooding-protection",
+]
 
 
 @dataclass
@@ -203,7 +212,7 @@ async def _run_sessions(url: str, n: int, timeout_ms: float, stagger: float) -> 
     from playwright.async_api import async_playwright
 
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=LOAD_ARGS, headless=True)
         try:
             return list(await asyncio.gather(*(_session(browser, url, i, timeout_ms, stagger) for i in range(n))))
         finally:
