@@ -19,8 +19,7 @@ from nnspec_core import studies as S
 from nnspec_core.study_presets import PRESETS
 
 ROOT_ENV = "NNSPEC_STUDIES_DIR"
-OPTIMIZER_NAMES = {"gd": "GD", "heavy_ball": "heavy ball", "nesterov": "Nesterov", "rmsprop": "RMSProp",
-                   "adam": "Adam", "adamw": "AdamW"}  # fmt: skip
+OPTIMIZER_NAMES = S.OPTIMIZER_LABELS
 RUNNING = "ps_running"  # session flag: a run was started and has not finished (a rerun = cancelled)
 LOADED = "ps_loaded"  # name of the study directory shown
 SELECTED = "ps_selected_run"
@@ -57,8 +56,10 @@ def grid_controls() -> S.StudyConfig:
         hi = c5.number_input("highest η / η_edge", 0.01, 100.0, base.lr_range[1], format="%.2f",
                              key=f"ps_hi_{name}", bind="query-params")  # fmt: skip
         steps = c6.number_input("Steps per run", 5, 2000, base.steps, key=f"ps_steps_{name}", bind="query-params")
-        st.caption("η_edge is the learning rate at which the initial update operator reaches its classical "
-                   "stability threshold (2/λmax(H₀) for GD); the grid is log-spaced between the two multiples.")
+        st.caption(
+            "η_edge is the learning rate at which the initial update operator reaches its classical "
+            "stability threshold (2/λmax(H₀) for GD); the grid is log-spaced between the two multiples."
+        )
     overrides = {"optimizers": list(opts), "seeds": list(range(int(n_seeds))), "n_lrs": int(n_lrs),
                  "lr_range": [float(lo), float(hi)], "steps": int(steps)}  # fmt: skip
     changed = {k: v for k, v in overrides.items() if v != S.StudyConfig.to_dict(base)[k]}
@@ -96,7 +97,8 @@ def run_section(config: S.StudyConfig) -> None:
         st.session_state[LOADED] = out.name
         st.success("This study has finished before: loaded it from disk.")
         return
-    c2.button("Cancel (keeps finished runs)", key="ps_cancel")
+    cancel = c2.empty()
+    cancel.button("Cancel (keeps finished runs)", key="ps_cancel")
     bar = st.progress(0.0, text="Planning the grid (one Hessian per optimizer × seed)…")
     st.session_state[RUNNING] = str(out)
 
@@ -106,6 +108,7 @@ def run_section(config: S.StudyConfig) -> None:
     with user_errors():
         result = S.run_study(config, out, force=True, progress=progress)
     st.session_state[RUNNING] = None
+    cancel.empty()
     bar.progress(1.0, text=f"Done: {len(result.runs)} runs ({result.n_trained} trained, {result.n_cached} from disk).")
     st.session_state[LOADED] = out.name
     st.session_state[SELECTED] = None
@@ -162,7 +165,7 @@ def views(result: S.StudyResult) -> dict:
     st.caption(f"Stability edges from the initial Hessian: {edges}. Learning rates run from "
                f"{cfg.lr_range[0]:g}× to {cfg.lr_range[1]:g}× η_edge.")  # fmt: skip
     st.markdown("#### The paper's claims beside what this study measured")
-    st.dataframe(S.claims_records(result.claims), hide_index=True, key="ps_claims_table")
+    st.table(S.claims_records(result.claims))
     st.caption("95 % confidence intervals come from a bootstrap that resamples whole runs. “within-η AUROC” "
                "compares stable and unstable steps only at the same learning rate (pooled AUROC partly "
                "measures η itself). A verdict is printed for every labelling rule.")  # fmt: skip
@@ -184,7 +187,8 @@ def views(result: S.StudyResult) -> dict:
         st.caption("Each marker is one run (learning rate × seed), coloured by its phase under the rule: "
                    "diverged, unstable (some window spikes or oscillates), stable (every window converges) or "
                    "ambiguous. Click a run to see its loss and indicators.")  # fmt: skip
-        event = show_chart(figs["run_grid"], key="ps_grid", filename="run_grid", on_select="rerun")
+        grid_key = "ps_grid_" + "_".join(map(str, group))  # one selection state per group
+        event = show_chart(figs["run_grid"], key=grid_key, filename="run_grid", on_select="rerun")
         _select_from(event, result, group)
         if "loss" in figs:
             show_chart(figs["loss"], key="ps_loss", filename="run_loss")
@@ -211,19 +215,15 @@ def views(result: S.StudyResult) -> dict:
 
 
 def _select_from(event: Any, result: S.StudyResult, group: tuple) -> None:
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else []
+    """Store the run clicked on the grid (the point's x = learning rate, y = seed) and rerun to show it."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        points = []
     if not points:
-        try:
-            points = event.selection.points  # streamlit's attribute-style event
-        except AttributeError:
-            points = []
-    if not points:
-        return
-    cd = points[0].get("customdata") if isinstance(points[0], dict) else None
-    if cd is None or len(cd) < 4:
         return
     grid = S.run_grid(result, optimizer=group[0], depth=group[1])
-    key = str(grid.keys[int(cd[2]), int(cd[3])])
+    key = grid.key_at(points[0].get("x"), points[0].get("y"))
     if key and key != st.session_state.get(SELECTED):
         st.session_state[SELECTED] = key
         st.rerun()

@@ -18,7 +18,8 @@ Learning rates
     ``(2 + 2 beta1) / ((1 - beta1) c1 lambda_max(M_1^(1/2) H_0 M_1^(1/2)))`` with the preconditioner ``M_1``
     of the first step. Because the ratio is proportional to the learning rate, ``eta_edge = eta_ref /
     ratio(eta_ref)``. The median over the study's seeds is used, so every seed shares the grid.
-    An explicit ``lrs`` list replaces the grid.
+    ``lr_range_by_optimizer`` sets another range for some optimizers (the initial edge is a poor guide for
+    Adam, whose preconditioner is built from the first gradient only); an explicit ``lrs`` list replaces the grid.
 
 Depth
     ``depth`` in the tables is the number of weight layers (2 = a two-layer network, one hidden layer),
@@ -116,6 +117,7 @@ __all__ = [
     "run_cli",
     "fmt_value",
     "fmt_ci",
+    "OPTIMIZER_LABELS",
     "study_groups",
     "results_records",
     "claims_records",
@@ -219,6 +221,27 @@ def _tuple_of(value: Any, name: str, kind: type | tuple[type, ...], *, allow_emp
     return tuple(value)
 
 
+def _ranges_by_optimizer(value: Any) -> tuple[tuple[str, float, float], ...]:
+    """``{"adam": [1, 100]}`` or ``(("adam", 1, 100),)`` -> validated, sorted tuple of (optimizer, low, high)."""
+    if isinstance(value, Mapping):
+        items = [(k, v) for k, v in value.items()]
+    elif isinstance(value, (list, tuple)) and all(isinstance(t, (list, tuple)) and len(t) == 3 for t in value):
+        items = [(t[0], t[1:]) for t in value]
+    else:
+        raise TypeError(
+            f'lr_range_by_optimizer must be an object such as {{"adam": [1, 100]}}; got {type(value).__name__}.'
+        )
+    out = []
+    for name, pair in items:
+        check_choice(name, "lr_range_by_optimizer key", STUDY_OPTIMIZERS)
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, (list, tuple)) or len(pair) != 2:
+            raise ValueError(f"lr_range_by_optimizer[{name!r}] must be a pair [low, high]; got {pair!r}.")
+        lo = check_scalar(pair[0], f"lr_range_by_optimizer[{name!r}][0]", min_val=0.0, include_min=False)
+        hi = check_scalar(pair[1], f"lr_range_by_optimizer[{name!r}][1]", min_val=lo)
+        out.append((name, float(lo), float(hi)))
+    return tuple(sorted(out))
+
+
 def _rule_from(value: Any, i: int) -> LabelRule:
     if isinstance(value, LabelRule):
         return value
@@ -249,6 +272,8 @@ class StudyConfig:
         Number of learning rates per (optimizer, depth), log-spaced over ``lr_range`` x eta_edge.
     lr_range : tuple of float
         ``(low, high)`` multiples of the stability edge eta_edge (module docstring), ``0 < low <= high``.
+    lr_range_by_optimizer : tuple of (str, float, float)
+        Per-optimizer ``(optimizer, low, high)`` overriding ``lr_range`` (JSON: ``{"adam": [1, 100]}``).
     lrs : tuple of float
         Absolute learning rates; if non-empty they replace the edge grid (``n_lrs`` and ``lr_range`` ignored).
     steps : int
@@ -275,6 +300,7 @@ class StudyConfig:
     seeds: tuple[int, ...] = (0, 1, 2, 3)
     n_lrs: int = 7
     lr_range: tuple[float, float] = (0.3, 3.0)
+    lr_range_by_optimizer: tuple[tuple[str, float, float], ...] = ()
     lrs: tuple[float, ...] = ()
     steps: int = 150
     conventions: tuple[str, ...] = ()
@@ -311,6 +337,7 @@ class StudyConfig:
             raise ValueError(f"lr_range must be a pair [low, high]; got {lr_range!r}.")
         lo = check_scalar(lr_range[0], "lr_range[0]", min_val=0.0, include_min=False)
         check_scalar(lr_range[1], "lr_range[1]", min_val=lo)
+        by_opt = _ranges_by_optimizer(self.lr_range_by_optimizer)
         lrs = _tuple_of(self.lrs, "lrs", (int, float), allow_empty=True)
         for v in lrs:
             check_scalar(v, "lrs entry", min_val=0.0, include_min=False)
@@ -340,6 +367,7 @@ class StudyConfig:
             depths=tuple(int(d) for d in depths),
             seeds=tuple(int(s) for s in seeds),
             lr_range=(float(lr_range[0]), float(lr_range[1])),
+            lr_range_by_optimizer=by_opt,
             lrs=tuple(float(v) for v in lrs),
             conventions=convs,
             rules=rules,
@@ -351,6 +379,13 @@ class StudyConfig:
                 self.train_config(o, d, seed=self.seeds[0], lr=1.0)
 
     # ----- derived
+    def lr_range_for(self, optimizer: str) -> tuple[float, float]:
+        """``(low, high)`` multiples of the edge used for ``optimizer``."""
+        for name, lo, hi in self.lr_range_by_optimizer:
+            if name == optimizer:
+                return (lo, hi)
+        return self.lr_range
+
     def conventions_for(self, optimizer: str) -> tuple[str, ...]:
         """Convention labels used for ``optimizer`` (the first is the trainer's native one)."""
         if not self.conventions:
@@ -396,6 +431,7 @@ class StudyConfig:
         """Plain JSON-ready dict (rules as dicts); ``StudyConfig.from_dict(c.to_dict()) == c``."""
         d = {f.name: getattr(self, f.name) for f in fields(self)}
         d["rules"] = [r.as_dict() for r in self.rules]
+        d["lr_range_by_optimizer"] = {o: [lo, hi] for o, lo, hi in self.lr_range_by_optimizer}
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
     @classmethod
@@ -418,6 +454,9 @@ class StudyConfig:
         merged = {f.name: getattr(base or cls(), f.name) for f in fields(cls)}
         for key, value in data.items():
             default = merged[key]
+            if key == "lr_range_by_optimizer":
+                merged[key] = value  # a JSON object; validated in __post_init__
+                continue
             if isinstance(default, tuple) and not isinstance(value, (list, tuple)):
                 raise TypeError(f"{key} must be a list; got {type(value).__name__}.")
             if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
@@ -586,7 +625,8 @@ def plan_study(config: StudyConfig) -> StudyPlan:
             if config.lrs:
                 lrs = np.array(sorted(config.lrs))
             else:
-                lrs = edge.lr_edge * np.geomspace(config.lr_range[0], config.lr_range[1], config.n_lrs)
+                lo, hi = config.lr_range_for(opt)
+                lrs = edge.lr_edge * np.geomspace(lo, hi, config.n_lrs)
             for lr in lrs:
                 lr = float(f"{lr:.6g}")  # short, stable keys
                 for seed in config.seeds:
@@ -1607,6 +1647,16 @@ class RunGrid:
     phase: np.ndarray
     keys: np.ndarray
 
+    def key_at(self, lr: float, seed: Any) -> str:
+        """Key of the run at learning rate ``lr`` (matched to 1e-6 relative) and ``seed`` ("" if none)."""
+        try:
+            lr, seed = float(lr), int(float(seed))
+        except (TypeError, ValueError):
+            return ""
+        i = np.flatnonzero(np.isclose(self.lrs, lr, rtol=1e-6, atol=0.0))
+        j = np.flatnonzero(self.seeds == seed)
+        return str(self.keys[i[0], j[0]]) if i.size and j.size else ""
+
 
 def run_grid(result: StudyResult, *, optimizer: str, depth: Any, rule: str | None = None) -> RunGrid:
     """Whole-run phase of every run of (``optimizer``, ``depth``) on its (lr x seed) grid."""
@@ -1779,11 +1829,26 @@ def fmt_value(x: float, digits: int = 3) -> str:
     return f"{x:.{digits}g}"
 
 
-def fmt_ci(est: float, low: float, high: float, digits: int = 3) -> str:
-    """``est [low, high]`` with :func:`fmt_value` (``n/a`` if the estimate is NaN)."""
+def fmt_ci(est: float, low: float, high: float, digits: int = 3, *, fixed: bool = False) -> str:
+    """``est [low, high]`` with :func:`fmt_value`, or ``digits`` decimals if ``fixed`` (``n/a`` for a NaN estimate)."""
     if est is None or (isinstance(est, float) and math.isnan(est)):
         return "n/a"
-    return f"{fmt_value(est, digits)} [{fmt_value(low, digits)}, {fmt_value(high, digits)}]"
+
+    def f(x: float) -> str:
+        return f"{x:.{digits}f}" if fixed and math.isfinite(x) else fmt_value(x, digits)
+
+    return f"{f(est)} [{f(low)}, {f(high)}]"
+
+
+#: Display names of the optimizers.
+OPTIMIZER_LABELS = {
+    "gd": "GD",
+    "heavy_ball": "heavy ball",
+    "nesterov": "Nesterov",
+    "rmsprop": "RMSProp",
+    "adam": "Adam",
+    "adamw": "AdamW",
+}
 
 
 def study_groups(result: StudyResult) -> list[tuple[str, int, str]]:
@@ -1804,14 +1869,16 @@ def results_records(result: StudyResult, *, rule: str | None = None) -> list[dic
         out.append(
             {
                 "indicator": INDICATOR_LABELS.get(r.indicator, r.indicator),
-                "optimizer": r.optimizer,
+                "optimizer": OPTIMIZER_LABELS.get(r.optimizer, r.optimizer),
                 "depth": r.depth,
                 "convention": r.coords,
                 "runs": r.n_runs,
                 "steps stable / unstable": f"{r.n_stable} / {r.n_unstable}",
                 "ratio [95% CI]": fmt_ci(r.ratio, r.ratio_low, r.ratio_high),
-                "AUROC [95% CI]": fmt_ci(r.auroc, r.auroc_low, r.auroc_high, 2),
-                "within-η AUROC [95% CI]": fmt_ci(r.auroc_within_lr, r.auroc_within_lr_low, r.auroc_within_lr_high, 2),
+                "AUROC [95% CI]": fmt_ci(r.auroc, r.auroc_low, r.auroc_high, 2, fixed=True),
+                "within-η AUROC [95% CI]": fmt_ci(
+                    r.auroc_within_lr, r.auroc_within_lr_low, r.auroc_within_lr_high, 2, fixed=True
+                ),
                 "lead time (steps)": f"{lead} ({r.n_detected}/{r.n_onsets})",
                 "one run dominates?": f"yes: {r.loro_worst_run}" if r.loro_flag else "no",
                 "adds beyond ρ, ρ₊, sharpness, η?": r.incr_verdict,
@@ -1826,12 +1893,14 @@ def claims_records(claims: Sequence[ClaimRow]) -> list[dict[str, Any]]:
     return [
         {
             "paper's claim": c.claim,
-            "setting": f"{c.optimizer}, depth {c.depth}, {c.coords}",
+            "setting": f"{OPTIMIZER_LABELS.get(c.optimizer, c.optimizer)}, depth {c.depth}, {c.coords}",
             "runs": c.n_runs,
             "ratio [95% CI]": fmt_ci(c.ratio, c.ratio_low, c.ratio_high)
             + (" (one run dominates)" if c.loro_flag else ""),
-            "AUROC [95% CI]": fmt_ci(c.auroc, c.auroc_low, c.auroc_high, 2),
-            "within-η AUROC [95% CI]": fmt_ci(c.auroc_within_lr, c.auroc_within_lr_low, c.auroc_within_lr_high, 2),
+            "AUROC [95% CI]": fmt_ci(c.auroc, c.auroc_low, c.auroc_high, 2, fixed=True),
+            "within-η AUROC [95% CI]": fmt_ci(
+                c.auroc_within_lr, c.auroc_within_lr_low, c.auroc_within_lr_high, 2, fixed=True
+            ),
             "verdict": c.verdict,
             "verdict per labelling rule": c.verdicts_by_rule,
         }
@@ -1868,7 +1937,7 @@ def study_figures(
 
     theme = DEFAULT_THEME if theme is None else theme
     rname = _rule(result, rule).name
-    where = f"{optimizer}, depth {depth}, {coords} (rule {rname})"
+    where = f"{OPTIMIZER_LABELS.get(optimizer, optimizer)}, depth {depth}, {coords} coordinates (rule {rname})"
     figs: dict[str, Any] = {}
     values, notes = {}, {}
     for ind in indicators:
@@ -1881,7 +1950,7 @@ def study_figures(
         if row is not None:
             notes[label] = (
                 f"ratio {fmt_ci(row.ratio, row.ratio_low, row.ratio_high)} · "
-                f"AUROC {fmt_ci(row.auroc, row.auroc_low, row.auroc_high, 2)}"
+                f"AUROC {fmt_ci(row.auroc, row.auroc_low, row.auroc_high, 2, fixed=True)}"
             )
     if values:
         figs["distributions"] = F.plot_phase_distributions(
@@ -1901,8 +1970,9 @@ def study_figures(
     leads = {}
     for ind in indicators:
         row = find_row(result, indicator=ind, optimizer=optimizer, depth=depth, coords=coords, rule=rname)
-        if row is not None and row.lead_times.size:
-            leads[INDICATOR_LABELS[ind]] = row.lead_times
+        if row is not None and row.lead_times.size:  # NaN = an onset the indicator did not warn of ("missed")
+            missed = np.full(max(row.n_onsets - row.n_detected, 0), np.nan)
+            leads[INDICATOR_LABELS[ind]] = np.concatenate([row.lead_times, missed])
     if leads:
         figs["lead_times"] = F.plot_lead_times(
             leads, title=f"Warning lead times before loss spikes: {where}", theme=theme
@@ -1917,9 +1987,12 @@ def study_figures(
         grid.seeds,
         grid.phase,
         selected=sel,
-        title=f"Runs of {optimizer}, depth {depth}: click one to see its trajectory",
+        title=f"Runs of {OPTIMIZER_LABELS.get(optimizer, optimizer)}, depth {depth}: click one to see its trajectory",
         theme=theme,
     )
+    lo, hi = float(np.log10(grid.lrs.min())), float(np.log10(grid.lrs.max()))
+    pad = max(0.08 * (hi - lo), 0.1)  # keep the extreme runs inside the plot area (clickable)
+    figs["run_grid"].update_xaxes(range=[lo - pad, hi + pad])
     if sel is not None:
         figs.update(_trajectory_figures(result, selected, rname, theme))
     return figs
@@ -1929,7 +2002,9 @@ def _trajectory_figures(result: StudyResult, key: str, rule: str, theme: Any) ->
     from nnspec_core import figures as F
 
     tr = run_trajectory(result, key, rule=rule)
-    what = f"{tr.optimizer}, depth {tr.depth}, η = {fmt_value(tr.lr)}, seed {tr.seed}"
+    what = (
+        f"{OPTIMIZER_LABELS.get(tr.optimizer, tr.optimizer)}, depth {tr.depth}, η = {fmt_value(tr.lr)}, seed {tr.seed}"
+    )
     loss = F.plot_loss(
         tr.steps,
         tr.loss,

@@ -98,6 +98,9 @@ def test_config_roundtrip_and_digest():
         ({"rules": [{"name": "r", "rise": 2}]}, ValueError, r"rules\[0\] has unknown key 'rise'"),
         ({"rules": [{"name": "r", "rise_factor": 0.5}]}, ValueError, r"rise_factor must be > 1\.0; got 0\.5\."),
         ({"name": "a b"}, ValueError, r"name must be a non-empty str of letters"),
+        ({"lr_range_by_optimizer": {"sgd": [1, 2]}}, ValueError, r"lr_range_by_optimizer key must be one of"),
+        ({"lr_range_by_optimizer": {"adam": [3, 2]}}, ValueError, r"lr_range_by_optimizer\['adam'\]\[1\] must be >= 3"),
+        ({"lr_range_by_optimizer": [1, 2]}, TypeError, r"lr_range_by_optimizer must be an object such as"),
     ],
 )
 def test_bad_config_rejected_with_one_line(data, exc, match):
@@ -126,7 +129,7 @@ def test_cli_rejects_bad_config_files(tmp_path, capsys):
 
 # ------------------------------------------------------------------------------------------------ plan
 def test_stability_edge_matches_initial_sharpness():
-    """GD edge = 2 / lambda_max(H_0), heavy ball = (2 + 2 beta) / lambda_max(H_0), from the trainer's record at t = 0."""
+    """GD edge = 2 / lambda_max(H_0), heavy ball = (2 + 2 beta) / lambda_max(H_0) (trainer record at t = 0)."""
     from nnspec_core.training import train
 
     cfg = replace(TINY, seeds=(0, 1))
@@ -149,6 +152,11 @@ def test_plan_grid_is_log_spaced_across_the_edge():
         assert all(s.train.lr == s.lr and s.train.depth == 1 for s in runs)  # depth 2 = one hidden layer
     hb = [s for s in plan.runs if s.optimizer == "heavy_ball"][0]
     assert hb.conventions == ("buffer", "history") and hb.train.coords == "buffer"
+    per_opt = plan_study(replace(TINY, lr_range_by_optimizer={"heavy_ball": [0.2, 0.8]}))
+    hb_factors = sorted({round(s.lr_factor, 4) for s in per_opt.runs if s.optimizer == "heavy_ball"})
+    gd_factors = sorted({round(s.lr_factor, 4) for s in per_opt.runs if s.optimizer == "gd"})
+    np.testing.assert_allclose(hb_factors, [0.2, 0.8], rtol=1e-4)
+    np.testing.assert_allclose(gd_factors, [0.1, 4.0], rtol=1e-4)
     explicit = plan_study(replace(MINI, lrs=(0.2, 0.05)))
     assert [s.lr for s in explicit.runs] == [0.05, 0.2]
 
@@ -388,3 +396,11 @@ def test_run_study_without_directory_writes_nothing(tmp_path):
         os.chdir(cwd)
     assert res.directory == "" and res.stats is not None and list(tmp_path.iterdir()) == []
     assert {c.optimizer for c in res.claims} == {"gd"}
+
+
+def test_run_grid_key_lookup(tiny_dir):
+    grid = run_grid(load_study(tiny_dir), optimizer="heavy_ball", depth=2)
+    assert grid.key_at(grid.lrs[1] * (1 + 1e-9), "1") == grid.keys[1, 1]
+    assert grid.key_at(grid.lrs[0], 0.0) == grid.keys[0, 0]
+    assert grid.key_at(grid.lrs[0] * 1.1, 0) == "" and grid.key_at(grid.lrs[0], 7) == ""
+    assert grid.key_at(None, "x") == ""

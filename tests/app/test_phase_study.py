@@ -1,0 +1,107 @@
+"""AppTest tests of the Phase Study page (pages/phase_study.py): load, run the tiny preset, tables, views, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from nnspec_app import study_ui
+from nnspec_core import studies as S
+from nnspec_core.study_presets import TINY
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "phase_study.py")
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("studies")
+
+
+@pytest.fixture(autouse=True)
+def _studies_root(root, monkeypatch):
+    monkeypatch.setenv(study_ui.ROOT_ENV, str(root))
+
+
+def _app(**params: str) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=180)
+    at.query_params = params
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _charts(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at.get("plotly_chart")]
+
+
+def test_page_loads_without_a_study(root):
+    at = _app()
+    assert not at.error
+    assert any("tiny" in i.value and "Run a study" in i.value for i in at.info)
+    assert at.selectbox(key="ps_preset").value == "tiny"  # the fast preset is the default
+    assert not at.get("plotly_chart")
+
+
+def test_runs_the_tiny_preset_and_shows_the_tables(root):
+    at = _app(ps_preset="tiny")
+    assert any("8 runs of 20 steps" in c.value for c in at.caption)
+    at.button(key="ps_run").click().run()
+    assert not at.exception and not at.error
+    name = f"tiny-{TINY.digest()}"
+    assert S.study_directories(root) == [name]
+    assert at.session_state[study_ui.LOADED] == name
+    claims = at.table[0].value
+    assert set(claims["paper's claim"]) >= {S._CLAIM_RHO, S._CLAIM_KAPPA}
+    assert set(claims["verdict"]) <= {"holds", "does not hold", "partly", "undetermined"}
+    assert len(claims) == 9  # 3 claims x (gd theta, heavy ball buffer, heavy ball history)
+    results = at.dataframe[0].value
+    assert {"ratio [95% CI]", "AUROC [95% CI]", "within-η AUROC [95% CI]"} <= set(results.columns)
+    titles = _charts(at)
+    assert any(t.startswith("Runs of GD") for t in titles)
+    assert any(t.startswith("Indicators by phase") for t in titles)
+    assert any(t.startswith("ROC") for t in titles)
+    assert any("η_edge = 0.422" in c.value for c in at.caption)  # the edge is shown with 3 significant digits
+
+
+def test_open_finished_study_select_run_and_switch_group(root):
+    if not S.study_directories(root):  # the page test above normally created it
+        S.run_study(TINY, root / f"tiny-{TINY.digest()}")
+    at = _app(ps_source="Open a finished study")
+    assert at.selectbox(key="ps_dir").options == S.study_directories(root)
+    result = S.load_study(root / S.study_directories(root)[0])
+    grid = S.run_grid(result, optimizer="gd", depth=2)
+    at.session_state[study_ui.SELECTED] = str(grid.keys[1, 0])  # what a click on the grid stores
+    at.run()
+    assert not at.exception
+    titles = _charts(at)
+    assert any(t.startswith("Loss of the selected run: GD") for t in titles)
+    assert any(t.startswith("Indicators of the selected run") for t in titles)
+    at.selectbox(key="ps_group").select(("heavy_ball", 2, "history")).run()
+    assert not at.exception
+    assert any(t.startswith("Runs of heavy ball") for t in _charts(at))
+    at.selectbox(key="ps_rule").select("s2_w20").run()
+    assert not at.exception
+    assert any("s2_w20: spike = loss >= 2" in c.value for c in at.caption)
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"ps_lo_tiny": "3.0", "ps_hi_tiny": "1.0"}, "lr_range[1] must be >= 3.0; got 1.0."),
+        ({"ps_opts_tiny": "[]"}, "optimizers must not be empty"),
+    ],
+)
+def test_bad_grid_is_one_line_error(params, message, root):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params = {"ps_preset": "tiny"}
+    at.run()
+    if "ps_opts_tiny" in params:
+        at.multiselect(key="ps_opts_tiny").set_value([]).run()
+    else:
+        at.number_input(key="ps_lo_tiny").set_value(3.0).run()
+        at.number_input(key="ps_hi_tiny").set_value(1.0).run()
+    assert not at.exception
+    assert len(at.error) == 1 and message in at.error[0].value and "\n" not in at.error[0].value
