@@ -14,7 +14,7 @@ from typing import Any
 
 import streamlit as st
 
-from nnspec_app.ui import current_theme, show_chart, user_errors
+from nnspec_app.ui import current_theme, kaleido_server, show_chart, user_errors
 from nnspec_core import studies as S
 from nnspec_core.study_presets import PRESETS
 
@@ -230,27 +230,36 @@ def _select_from(event: Any, result: S.StudyResult, group: tuple) -> None:
 
 
 # ------------------------------------------------------------------------------------------ export
+def study_zip(result: S.StudyResult, figs: dict, *, formats: tuple[str, ...] = ("png", "svg", "pdf", "html")) -> bytes:
+    """The "Download everything" zip: figures, the study's tables (CSV/Markdown), settings and CLI command."""
+    from nnspec_core.export import bundle_zip
+
+    out = Path(result.directory)
+    names = ["claims.csv", "claims.md", "results.csv", "results.md", "runs.csv", "lead_times.csv", "run_table.csv"]
+    data = {n: (out / n).read_text(encoding="utf-8") for n in names}
+    settings = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    return bundle_zip(figs, data=data, settings=settings, cli_command=S.study_command(result), formats=formats)
+
+
 def export_section(result: S.StudyResult, figs: dict) -> None:
     """Per-figure HTML and the "Download everything" zip (built only when clicked)."""
-    from nnspec_core.export import bundle_zip, figure_html
+    from nnspec_core.export import figure_html
 
     st.markdown("#### Export")
-    cols = st.columns(len(figs) + 1)
-    for col, (fname, fig) in zip(cols, figs.items(), strict=False):
-        col.download_button(f"{fname} (HTML)", data=lambda f=fig, n=fname: figure_html(f, filename=n).encode(),
-                            file_name=f"{fname}.html", mime="text/html", key=f"ps_html_{fname}",
-                            on_click="ignore")  # fmt: skip
+    with st.expander("Single figures (interactive HTML)", expanded=False):
+        cols = st.columns(3)
+        for k, (fname, fig) in enumerate(figs.items()):
+            html = lambda f=fig, n=fname: figure_html(f, filename=n).encode()  # noqa: E731 - built on click
+            cols[k % 3].download_button(f"{fname}.html", data=html, file_name=f"{fname}.html", mime="text/html",
+                                        key=f"ps_html_{fname}", on_click="ignore")  # fmt: skip
     out = Path(result.directory)
 
     def _zip() -> bytes:
-        data = {p.stem: p.read_text(encoding="utf-8") for p in sorted(out.glob("*.csv")) if p.stem != "run_table"}
-        data["results_md"] = (out / "results.md").read_text(encoding="utf-8")
-        data["claims_md"] = (out / "claims.md").read_text(encoding="utf-8")
-        settings = json.loads((out / "config.json").read_text(encoding="utf-8"))
-        return bundle_zip(figs, data=data, settings=settings, cli_command=S.study_command(result))
+        kaleido_server()  # the process-wide Chromium for PNG/SVG/PDF (falls back to HTML only if unavailable)
+        return study_zip(result, figs)
 
-    cols[-1].download_button("Download everything (zip)", data=_zip, file_name=f"phase_study_{out.name}.zip",
-                             mime="application/zip", key="ps_zip", on_click="ignore", type="primary",
-                             help="All figures (PNG, SVG, PDF, HTML), the tables, the settings and the CLI "
-                             "command. Building it takes a few seconds.")  # fmt: skip
+    st.download_button("Download everything (zip)", data=_zip, file_name=f"phase_study_{out.name}.zip",
+                       mime="application/zip", key="ps_zip", on_click="ignore", type="primary",
+                       help="All figures (PNG, SVG, PDF, HTML), the tables, the settings and the CLI "
+                       "command. Building it takes a few seconds.")  # fmt: skip
     st.code(S.study_command(result), language="bash")

@@ -1993,6 +1993,7 @@ def study_figures(
     lo, hi = float(np.log10(grid.lrs.min())), float(np.log10(grid.lrs.max()))
     pad = max(0.08 * (hi - lo), 0.1)  # keep the extreme runs inside the plot area (clickable)
     figs["run_grid"].update_xaxes(range=[lo - pad, hi + pad])
+    figs["run_grid"].update_layout(height=max(300, 150 + 36 * grid.seeds.size))  # room for the seed rows
     if sel is not None:
         figs.update(_trajectory_figures(result, selected, rname, theme))
     return figs

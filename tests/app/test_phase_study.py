@@ -105,3 +105,22 @@ def test_bad_grid_is_one_line_error(params, message, root):
         at.number_input(key="ps_hi_tiny").set_value(1.0).run()
     assert not at.exception
     assert len(at.error) == 1 and message in at.error[0].value and "\n" not in at.error[0].value
+
+
+def test_download_bundle_holds_figures_tables_settings_and_command(root):
+    import io
+    import zipfile
+
+    if not S.study_directories(root):
+        S.run_study(TINY, root / f"tiny-{TINY.digest()}")
+    result = S.load_study(root / S.study_directories(root)[0])
+    figs = S.study_figures(result, optimizer="gd", depth=2, coords="theta")
+    payload = study_ui.study_zip(result, figs, formats=("html",))  # static formats need Chromium: tested in export
+    names = zipfile.ZipFile(io.BytesIO(payload)).namelist()
+    assert {f"figures/{k}.html" for k in figs} <= set(names)
+    tables = ("claims.csv", "claims.md", "results.csv", "results.md", "runs.csv", "lead_times.csv", "run_table.csv")
+    assert {f"data/{n}" for n in tables} <= set(names)
+    z = zipfile.ZipFile(io.BytesIO(payload))
+    assert z.read("data/claims.csv").decode().splitlines()[0] == ",".join(S.CLAIM_COLUMNS)
+    assert z.read("command.txt").decode().startswith("python -m nnspec_core study --config ")
+    assert json.loads(z.read("settings.json"))["name"] == "tiny"
