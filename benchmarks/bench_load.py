@@ -6,6 +6,9 @@ Operator Lab and move the β slider, open Live Training, run a short training to
 step. Reports per N: errors (must be 0), p50/p95 of the time from interaction to updated chart (all
 interactions and per kind), and the server's RSS (VmRSS) at start, peak and end.
 
+"CPU s/ses" is the server process's CPU time (user + system, /proc) per session: what one student's
+scenario costs the server, independent of how busy the machine is (the browser's share is not in it).
+
 Baseline: N = 1 in the same process, on the same (warm) server, first. The ratio columns give
 p50/p95 at N over the baseline's, so the slowdown is visible even on a shared machine; the load
 average before each round is printed too (other processes on the 2 cores inflate every number).
@@ -38,7 +41,8 @@ def _row(rep: LoadReport, base: LoadReport | None) -> str:
     r50 = p50 / base.percentile(50) if base else 1.0
     r95 = p95 / base.percentile(95) if base else 1.0
     return (f"{rep.n:>4} {len(rep.errors):>6} {p50:>8.2f} {p95:>8.2f} {r50:>8.1f}x {r95:>8.1f}x "
-            f"{rep.rss_start_mb:>9.0f} {rep.rss_peak_mb:>9.0f} {rep.rss_end_mb:>9.0f} {rep.wall:>8.1f}")  # fmt: skip
+            f"{rep.rss_start_mb:>9.0f} {rep.rss_peak_mb:>9.0f} {rep.rss_end_mb:>9.0f} {rep.wall:>8.1f} "
+            f"{rep.server_cpu_s / rep.n:>9.1f}")  # fmt: skip
 
 
 def main() -> None:
@@ -66,7 +70,7 @@ def main() -> None:
                 break
         base = reports[0]
         print(f"\n{'N':>4} {'errors':>6} {'p50 s':>8} {'p95 s':>8} {'p50/N=1':>9} {'p95/N=1':>9} "
-              f"{'RSS0 MB':>9} {'RSSpk MB':>9} {'RSS1 MB':>9} {'wall s':>8}")  # fmt: skip
+              f"{'RSS0 MB':>9} {'RSSpk MB':>9} {'RSS1 MB':>9} {'wall s':>8} {'CPU s/ses':>9}")  # fmt: skip
         for rep in reports:
             print(_row(rep, base))
         print("\nper kind, p50 / p95 (s):")

@@ -30,10 +30,7 @@ threads                1 torch thread, 1 BLAS thread per process   ``nnspec_app.
 
 from __future__ import annotations
 
-import math
-from collections.abc import MutableMapping
 from dataclasses import dataclass
-from typing import Any
 
 from nnspec_core.explorer import MAX_EXPLORER_N
 from nnspec_core.explorer import MAX_GRID as EXPLORER_MAX_GRID
@@ -62,7 +59,6 @@ __all__ = [
     "CLASS_SESSIONS",
     "Limit",
     "LIMITS",
-    "sanitize_query_params",
 ]
 
 #: Upload limit in MiB, as ``server.maxUploadSize`` in ``.streamlit/config.toml`` states it.
@@ -100,32 +96,3 @@ LIMITS: tuple[Limit, ...] = (
     Limit("dense operator analysis", f"≤ {DENSE_LIMIT_MAX} parameters (matrix-free beyond)", "Live Training widget"),
     Limit("threads per server process", "1 torch thread, 1 BLAS thread", "nnspec_app.runtime.pin_threads (app.py)"),
 )
-
-
-def sanitize_query_params(params: MutableMapping[str, Any]) -> tuple[str, ...]:
-    """Drop URL query values no widget can hold; return the names dropped (call before any widget).
-
-    Streamlit ignores most invalid URL values of bound widgets, but an integer ``st.number_input`` given
-    ``inf``, ``-inf`` or a number too large for a float (``99…9``) raises OverflowError inside Streamlit
-    and breaks the page (Streamlit 1.67). No nnspec widget takes a non-finite number, and none takes more
-    than :data:`MAX_QUERY_VALUE_CHARS` characters, so such values are removed here, from ``st.query_params``
-    (or any mutable mapping of names to strings or lists of strings).
-    """
-    dropped = []
-    for name in list(params.keys()):
-        raw = params[name]
-        values = raw if isinstance(raw, (list, tuple)) else [raw]
-        if any(_unusable(str(v)) for v in values) or len(str(name)) > MAX_QUERY_VALUE_CHARS:
-            del params[name]
-            dropped.append(str(name))
-    return tuple(dropped)
-
-
-def _unusable(value: str) -> bool:
-    if len(value) > MAX_QUERY_VALUE_CHARS:
-        return True
-    try:
-        x = float(value)
-    except (ValueError, OverflowError):
-        return False
-    return not math.isfinite(x)

@@ -500,7 +500,7 @@ def _no_study(config, out, **kw):
     raise _StudyReached
 
 
-@fuzz(250)
+@fuzz(150)
 @given(data=st.data())
 def test_cli_random_argv_exit_code_and_one_line_error(cli_files, data):
     argv = data.draw(cli_argv(cli_files))
@@ -560,7 +560,7 @@ _JSON = st.recursive(
 _CONFIG = st.dictionaries(st.one_of(st.sampled_from(_KNOWN_KEYS), st.text(max_size=12)), _JSON, max_size=5)
 
 
-@fuzz(300)
+@fuzz(150)
 @given(doc=_CONFIG)
 def test_study_config_from_random_json(doc):
     try:

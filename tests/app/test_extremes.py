@@ -130,32 +130,15 @@ INT_INPUTS = {"live_training": "lt_seed", "matrix_explorer": "mx_kmax", "phase_s
 
 @pytest.mark.parametrize("page", [p for p in INT_INPUTS if p in PAGES])
 def test_infinite_url_value_of_an_integer_input(page):
-    """Streamlit 1.67 raises OverflowError seeding an integer number_input from ``?key=inf`` (or 400 nines);
-    ``nnspec_app.limits.sanitize_query_params`` + ``st.rerun()`` at the top of app.py avoids it."""
+    """Streamlit 1.67 raises OverflowError seeding an *integer* number_input from ``?key=inf`` (or 400 nines)
+    and the page breaks; a float number_input (``0.0, 1e6, step=1.0, format="%.0f"``, then ``int()``) or a
+    slider ignores such values. Removing the parameter in app.py does not help: the seeding uses the query
+    string the browser sent."""
     extra = {"mx_dynamics": "‖Aᵏ‖ (steps)"} if page == "matrix_explorer" else {}
     at = _app(page, {INT_INPUTS[page]: "inf", **extra}, via_app=True)
     _check_sane(at)
     w = at.number_input(key=INT_INPUTS[page])
     assert w.value == w.proto.default
-
-
-def test_sanitize_query_params_then_rerun_keeps_good_values():
-    script = """
-import streamlit as st
-from nnspec_app.limits import sanitize_query_params
-if sanitize_query_params(st.query_params):
-    st.rerun()
-st.number_input("i", 0, 10**6, 0, step=1, key="ni", bind="query-params")
-st.slider("s", 2, 200, 24, key="si", bind="query-params")
-"""
-    at = AppTest.from_string(script, default_timeout=30)
-    at.query_params = {"ni": "-inf", "si": "50", "long": "1" * (limits.MAX_QUERY_VALUE_CHARS + 1)}
-    at.run()
-    _no_exception(at)
-    assert at.number_input(key="ni").value == 0 and at.slider(key="si").value == 50
-    assert dict(at.query_params) == {"si": "50"}
-    params = {"a": "nan", "b": "1e999", "c": "0.5", "d": ["1", "inf"], "e": "abc"}
-    assert set(limits.sanitize_query_params(params)) == {"a", "b", "d"} and set(params) == {"c", "e"}
 
 
 # ---------------------------------------------------------------------------------------------- extremes: Operator Lab

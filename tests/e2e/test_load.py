@@ -16,6 +16,7 @@ The CI version runs N = 4 sessions once (well under a minute); ``benchmarks/benc
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import subprocess
 import threading
@@ -74,6 +75,7 @@ class LoadReport:
     rss_start_mb: float
     rss_peak_mb: float
     rss_end_mb: float
+    server_cpu_s: float = float("nan")
 
     @property
     def errors(self) -> list[str]:
@@ -95,7 +97,8 @@ class LoadReport:
         lines = [
             f"N = {self.n}: errors {len(self.errors)}, {len(self.latencies())} timed interactions in "
             f"{self.wall:.1f} s; p50 {self.percentile(50):.2f} s, p95 {self.percentile(95):.2f} s; server RSS "
-            f"{self.rss_start_mb:.0f} MB at start, peak {self.rss_peak_mb:.0f} MB, {self.rss_end_mb:.0f} MB at end"
+            f"{self.rss_start_mb:.0f} MB at start, peak {self.rss_peak_mb:.0f} MB, {self.rss_end_mb:.0f} MB at end; "
+            f"server CPU {self.server_cpu_s:.1f} s ({self.server_cpu_s / max(self.n, 1):.1f} s per session)"
         ]
         for k in kinds:
             lines.append(
@@ -104,6 +107,15 @@ class LoadReport:
             )
         lines += [f"  ! {e}" for e in self.errors[:20]]
         return "\n".join(lines)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of ``pid`` so far, in seconds (from /proc), NaN if the process is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return float("nan")
 
 
 def rss_mb(pid: int) -> float:
@@ -226,14 +238,14 @@ def run_load(url: str, n: int, *, pid: int, timeout_s: float = 120.0, stagger: f
     if not 1 <= n <= 50:
         raise ValueError(f"n must be between 1 and 50; got {n}.")
     sampler = _RssSampler(pid)
-    start = rss_mb(pid)
+    start, cpu0 = rss_mb(pid), cpu_seconds(pid)
     sampler.start()
     t0 = time.perf_counter()
     try:
         logs = asyncio.run(_run_sessions(url, n, timeout_s * 1000, stagger))
     finally:
         peak = sampler.stop()
-    return LoadReport(n, time.perf_counter() - t0, logs, start, peak, rss_mb(pid))
+    return LoadReport(n, time.perf_counter() - t0, logs, start, peak, rss_mb(pid), cpu_seconds(pid) - cpu0)
 
 
 @pytest.fixture(scope="module")
