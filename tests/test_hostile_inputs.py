@@ -605,8 +605,8 @@ def test_yaml_alias_bomb_is_refused_without_expansion(tmp_path):
     )
     try:
         proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "bomb.yaml")], capture_output=True,
-                              text=True, timeout=20, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
+                              text=True, timeout=10, cwd=Path(__file__).resolve().parents[1])  # fmt: skip
     except subprocess.TimeoutExpired:
-        pytest.fail("read_config_file did not return within 20 s on a YAML alias bomb (it expands the aliases)")
+        pytest.fail("read_config_file did not return within 10 s on a YAML alias bomb (it expands the aliases)")
     assert proc.returncode == 0, proc.stderr[-500:]
     _one_line(proc.stdout.strip())

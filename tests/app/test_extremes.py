@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from streamlit.testing.v1 import AppTest
 
@@ -100,7 +100,13 @@ def _hostile_params(draw, keys: tuple[str, ...]) -> dict[str, str]:
 def test_hostile_query_params(page):
     keys = _widget_keys(page)
 
-    @settings(max_examples=3, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=3,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=list(HealthCheck),
+        phases=(Phase.explicit, Phase.generate),
+    )  # no shrinking: every example is a full page run
     @given(params=_hostile_params(keys))
     def check(params):
         at = _app(page, params, via_app=True)
@@ -242,7 +248,17 @@ def test_live_training_max_steps_tiny_network():
     "gallery, params",
     [
         ("Jordan block", {"mx_n": "200", "mx_grid": "200", "mx_log_eps": "-10", "mx_kmax": "5000"}),
-        ("Grcar matrix", {"mx_n": "200", "mx_log_eps": "1", "mx_dynamics": "‖eᵗᴬ‖ (time)", "mx_tmax": "1000"}),
+        (
+            "Grcar matrix",
+            {
+                "mx_n": "200",
+                "mx_grid": "40",
+                "mx_log_eps": "1",
+                "mx_dynamics": "‖eᵗᴬ‖ (time)",
+                "mx_tmax": "1000",
+                "mx_kreiss": "false",
+            },
+        ),
         ("Kac–Murdock–Szegő (normal)", {"mx_n": "2", "mx_grid": "40", "mx_log_eps": "-10", "mx_kms_rho": "0.99"}),
     ],
 )
