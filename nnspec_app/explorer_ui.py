@@ -122,7 +122,7 @@ def gallery_controls(st: Any) -> tuple[str, dict]:
         p["rho"] = st.slider("ρ (entries ρ^|i−j|)", -0.99, 0.99, 0.5, 0.01, key="mx_kms_rho", **q)
     elif key == "random":
         c = st.columns(2)
-        p["seed"] = int(c[0].number_input("seed", 0, 10**6, 0, 1, key="mx_seed", **q))
+        p["seed"] = int(c[0].number_input("seed", 0.0, 1e6, 0.0, 1.0, format="%.0f", key="mx_seed", **q))
         p["s"] = c[1].slider("non-normal part s", 0.0, 5.0, 1.0, 0.1, key="mx_s", **q)
     elif key == "optimizer":
         p["optimizer"] = st.selectbox("optimizer", OPTIMIZERS, format_func=OPT_NAMES.get, index=1, key="mx_opt", **q)

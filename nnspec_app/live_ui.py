@@ -111,7 +111,7 @@ def sidebar_controls() -> dict[str, Any]:
     sb.subheader("Run")
     steps = sb.slider("Steps", 10, MAX_STEPS, 200, step=10, key="lt_steps", **BIND)
     every = sb.slider("Analyse every k steps", 1, 50, 1, key="lt_every", **BIND)
-    seed = sb.number_input("Seed", 0, 10**6, 0, step=1, key="lt_seed", **BIND)
+    seed = int(sb.number_input("Seed", 0.0, 1e6, 0.0, step=1.0, format="%.0f", key="lt_seed", **BIND))
     with sb.expander("Analysis options"):
         coords = st.selectbox("State convention of J", COORDS[opt], index=COORDS[opt].index(DEFAULT_COORDS[opt]),
                               format_func=COORD_NAMES.get, key=f"lt_coords_{opt}", **BIND)  # fmt: skip

@@ -48,14 +48,17 @@ def grid_controls() -> S.StudyConfig:
         c1, c2, c3 = st.columns(3)
         opts = c1.multiselect("Optimizers", list(OPTIMIZER_NAMES), default=list(base.optimizers),
                               format_func=OPTIMIZER_NAMES.get, key=f"ps_opts_{name}", bind="query-params")  # fmt: skip
-        n_seeds = c2.number_input("Seeds", 1, 20, len(base.seeds), key=f"ps_seeds_{name}", bind="query-params")
-        n_lrs = c3.number_input("Learning rates", 1, 20, base.n_lrs, key=f"ps_nlrs_{name}", bind="query-params")
+        n_seeds = int(c2.number_input("Seeds", 1.0, 20.0, float(len(base.seeds)), 1.0, format="%.0f",
+                                       key=f"ps_seeds_{name}", bind="query-params"))
+        n_lrs = int(c3.number_input("Learning rates", 1.0, 20.0, float(base.n_lrs), 1.0, format="%.0f",
+                                     key=f"ps_nlrs_{name}", bind="query-params"))
         c4, c5, c6 = st.columns(3)
         lo = c4.number_input("lowest η / η_edge", 0.01, 100.0, base.lr_range[0], format="%.2f",
                              key=f"ps_lo_{name}", bind="query-params")  # fmt: skip
         hi = c5.number_input("highest η / η_edge", 0.01, 100.0, base.lr_range[1], format="%.2f",
                              key=f"ps_hi_{name}", bind="query-params")  # fmt: skip
-        steps = c6.number_input("Steps per run", 5, 2000, base.steps, key=f"ps_steps_{name}", bind="query-params")
+        steps = int(c6.number_input("Steps per run", 5.0, 2000.0, float(base.steps), 1.0, format="%.0f",
+                                     key=f"ps_steps_{name}", bind="query-params"))
         st.caption(
             "η_edge is the learning rate at which the initial update operator reaches its classical "
             "stability threshold (2/λmax(H₀) for GD); the grid is log-spaced between the two multiples."
@@ -160,10 +163,12 @@ def views(result: S.StudyResult) -> dict:
     """Claims, results table and figures of the loaded study; returns the figures shown (for export)."""
     cfg = result.config
     st.subheader(f"Study “{cfg.name}”: {len(result.runs)} runs")
-    edges = "; ".join(f"{OPTIMIZER_NAMES.get(e.optimizer, e.optimizer)} (depth {e.depth}) η_edge = "
-                      f"{S.fmt_value(e.lr_edge)}" for e in result.edges)  # fmt: skip
-    st.caption(f"Stability edges from the initial Hessian: {edges}. Learning rates run from "
-               f"{cfg.lr_range[0]:g}× to {cfg.lr_range[1]:g}× η_edge.")  # fmt: skip
+    edges = "; ".join(
+        f"{OPTIMIZER_NAMES.get(e.optimizer, e.optimizer)} (depth {e.depth}): η_edge = {S.fmt_value(e.lr_edge)}, "
+        f"η from {cfg.lr_range_for(e.optimizer)[0]:g}× to {cfg.lr_range_for(e.optimizer)[1]:g}× η_edge"
+        for e in result.edges
+    )
+    st.caption(f"Stability edges from the initial Hessian and the learning rates run: {edges}.")
     st.markdown("#### The paper's claims beside what this study measured")
     st.table(S.claims_records(result.claims))
     st.caption("95 % confidence intervals come from a bootstrap that resamples whole runs. “within-η AUROC” "

@@ -95,7 +95,8 @@ with right:
     dynamics = c4.radio("dynamics", ["discrete", "continuous"], key="mx_dynamics", horizontal=True, **Q,
                         format_func={"discrete": "‖Aᵏ‖ (steps)", "continuous": "‖eᵗᴬ‖ (time)"}.get)  # fmt: skip
     if dynamics == "discrete":
-        horizon = float(c5.number_input("steps k_max", 1, 5000, 100, 10, key="mx_kmax", **Q))
+        k_max = c5.number_input("steps k_max", 1.0, 5000.0, 100.0, 10.0, format="%.0f", key="mx_kmax", **Q)
+        horizon = float(int(k_max))
     else:
         horizon = float(c5.number_input("time t_max", 0.1, 1000.0, 10.0, 1.0, key="mx_tmax", **Q))
     show_fov = c6.checkbox("field of values", True, key="mx_fov", **Q)
