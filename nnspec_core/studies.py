@@ -59,7 +59,7 @@ from typing import Any
 
 import numpy as np
 
-from nnspec_core._validation import check_choice, check_scalar
+from nnspec_core._validation import check_choice, check_scalar, short_repr
 from nnspec_core.operators import update_operator
 from nnspec_core.phase_stats import (
     CSV_COLUMNS,
@@ -215,7 +215,7 @@ def _tuple_of(value: Any, name: str, kind: type | tuple[type, ...], *, allow_emp
         bad_bool = isinstance(v, bool) and kind is not bool
         if bad_bool or not isinstance(v, kind):
             want = kind.__name__ if isinstance(kind, type) else "number"
-            raise TypeError(f"{name} entries must be {want}; got {v!r} ({type(v).__name__}).")
+            raise TypeError(f"{name} entries must be {want}; got {short_repr(v)} ({type(v).__name__}).")
     if len(set(value)) != len(value):
         raise ValueError(f"{name} must not repeat entries; got {list(value)}.")
     return tuple(value)
@@ -235,7 +235,7 @@ def _ranges_by_optimizer(value: Any) -> tuple[tuple[str, float, float], ...]:
     for name, pair in items:
         check_choice(name, "lr_range_by_optimizer key", STUDY_OPTIMIZERS)
         if isinstance(pair, (str, bytes)) or not isinstance(pair, (list, tuple)) or len(pair) != 2:
-            raise ValueError(f"lr_range_by_optimizer[{name!r}] must be a pair [low, high]; got {pair!r}.")
+            raise ValueError(f"lr_range_by_optimizer[{name!r}] must be a pair [low, high]; got {short_repr(pair)}.")
         lo = check_scalar(pair[0], f"lr_range_by_optimizer[{name!r}][0]", min_val=0.0, include_min=False)
         hi = check_scalar(pair[1], f"lr_range_by_optimizer[{name!r}][1]", min_val=lo)
         out.append((name, float(lo), float(hi)))
@@ -321,7 +321,8 @@ class StudyConfig:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name or not all(c.isalnum() or c in "_-." for c in self.name):
-            raise ValueError(f"name must be a non-empty str of letters, digits, '_', '-', '.'; got {self.name!r}.")
+            got = short_repr(self.name)
+            raise ValueError(f"name must be a non-empty str of letters, digits, '_', '-', '.'; got {got}.")
         opts = _tuple_of(self.optimizers, "optimizers", str)
         for o in opts:
             check_choice(o, "optimizers entry", STUDY_OPTIMIZERS)
@@ -334,7 +335,7 @@ class StudyConfig:
         check_scalar(self.n_lrs, "n_lrs", min_val=1, max_val=100, integer=True)
         lr_range = self.lr_range
         if isinstance(lr_range, (str, bytes)) or not isinstance(lr_range, (list, tuple)) or len(lr_range) != 2:
-            raise ValueError(f"lr_range must be a pair [low, high]; got {lr_range!r}.")
+            raise ValueError(f"lr_range must be a pair [low, high]; got {short_repr(lr_range)}.")
         lo = check_scalar(lr_range[0], "lr_range[0]", min_val=0.0, include_min=False)
         check_scalar(lr_range[1], "lr_range[1]", min_val=lo)
         by_opt = _ranges_by_optimizer(self.lr_range_by_optimizer)
@@ -349,7 +350,8 @@ class StudyConfig:
         for o in opts:
             if convs and not any(c in CONVENTIONS[o] for c in convs):
                 raise ValueError(
-                    f"conventions must include one valid for {o!r} ({', '.join(CONVENTIONS[o])}); got {list(convs)}."
+                    f"conventions must include one valid for {o!r} ({', '.join(CONVENTIONS[o])}); "
+                    f"got {short_repr(list(convs))}."
                 )
         rules = self.rules
         if isinstance(rules, (str, bytes, Mapping)) or not isinstance(rules, (list, tuple)) or not rules:
@@ -361,7 +363,7 @@ class StudyConfig:
         check_scalar(self.stats_seed, "stats_seed", min_val=0, integer=True)
         for name, val in (("n_lrs", self.n_lrs), ("steps", self.steps), ("n_samples", self.n_samples)):
             if isinstance(val, bool) or not isinstance(val, (int, np.integer)):
-                raise TypeError(f"{name} must be an int; got {val!r} ({type(val).__name__}).")
+                raise TypeError(f"{name} must be an int; got {short_repr(val)} ({type(val).__name__}).")
         conv = dict(
             optimizers=opts,
             depths=tuple(int(d) for d in depths),
@@ -460,15 +462,15 @@ class StudyConfig:
             if isinstance(default, tuple) and not isinstance(value, (list, tuple)):
                 raise TypeError(f"{key} must be a list; got {type(value).__name__}.")
             if isinstance(default, float) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-                raise TypeError(f"{key} must be a number; got {value!r} ({type(value).__name__}).")
+                raise TypeError(f"{key} must be a number; got {short_repr(value)} ({type(value).__name__}).")
             if (
                 isinstance(default, int)
                 and not isinstance(default, bool)
                 and (isinstance(value, bool) or not isinstance(value, int))
             ):
-                raise TypeError(f"{key} must be an int; got {value!r} ({type(value).__name__}).")
+                raise TypeError(f"{key} must be an int; got {short_repr(value)} ({type(value).__name__}).")
             if isinstance(default, str) and not isinstance(value, str):
-                raise TypeError(f"{key} must be a string; got {value!r} ({type(value).__name__}).")
+                raise TypeError(f"{key} must be a string; got {short_repr(value)} ({type(value).__name__}).")
             merged[key] = tuple(value) if isinstance(value, list) else value
         return cls(**merged)
 
@@ -1262,7 +1264,7 @@ class StudyResult:
         for r in self.runs:
             if r.key == key:
                 return r
-        raise ValueError(f"key must be a run of this study; got {key!r}.")
+        raise ValueError(f"key must be a run of this study; got {short_repr(key)}.")
 
 
 def _check_out_dir(out: Path, config: StudyConfig, force: bool) -> None:
@@ -1520,7 +1522,7 @@ def load_study(directory: str | os.PathLike) -> StudyResult:
         spec = _spec_from_dict(spec_d)
         r = cache.load(spec)
         if r is None:
-            raise ValueError(f"directory {str(out)!r} is missing the cached run {key!r}.")
+            raise ValueError(f"directory {str(out)!r} is missing the cached run {short_repr(key)}.")
         runs.append(r)
     edges = tuple(
         EdgeEstimate(
@@ -1755,7 +1757,19 @@ def read_config_file(path: str, *, base: StudyConfig | None = None) -> StudyConf
         Unreadable file, invalid JSON/YAML, unknown keys, wrong types or out-of-range values (one line).
     """
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"config {path!r} is not UTF-8 text.") from None
+    except OSError as err:
+        raise ValueError(f"config {path!r} cannot be read ({err.strerror or err}).") from None
+    try:
+        return _parse_config_text(p, path, text, base)
+    except RecursionError:
+        raise ValueError(f"config {path!r} is nested too deeply.") from None
+
+
+def _parse_config_text(p: Path, path: str, text: str, base: StudyConfig | None) -> StudyConfig:
     if p.suffix.lower() in (".yaml", ".yml"):
         try:
             import yaml  # type: ignore[import-untyped]
@@ -1773,7 +1787,8 @@ def read_config_file(path: str, *, base: StudyConfig | None = None) -> StudyConf
     try:
         return StudyConfig.from_dict(data, base=base)
     except (ValueError, TypeError) as err:
-        raise type(err)(f"config {path!r}: {err}") from None
+        msg = str(err)
+        raise type(err)(f"config {path!r}: {msg if len(msg) <= 300 else msg[:300] + '…'}") from None
 
 
 def run_cli(args: Any) -> int:
@@ -1948,10 +1963,9 @@ def study_figures(
         values[label] = v
         row = find_row(result, indicator=ind, optimizer=optimizer, depth=depth, coords=coords, rule=rname)
         if row is not None:
-            notes[label] = (
-                f"ratio {fmt_ci(row.ratio, row.ratio_low, row.ratio_high)} · "
-                f"AUROC {fmt_ci(row.auroc, row.auroc_low, row.auroc_high, 2, fixed=True)}"
-            )
+            ci = "" if math.isnan(row.ratio_low) else f" [{fmt_value(row.ratio_low)}–{fmt_value(row.ratio_high)}]"
+            auc = "n/a" if math.isnan(row.auroc) else f"{row.auroc:.2f}"
+            notes[label] = f"ratio {fmt_value(row.ratio)}{ci}, AUROC {auc}"  # CIs of the AUROC: results table
     if values:
         figs["distributions"] = F.plot_phase_distributions(
             values,
@@ -1970,7 +1984,7 @@ def study_figures(
     leads = {}
     for ind in indicators:
         row = find_row(result, indicator=ind, optimizer=optimizer, depth=depth, coords=coords, rule=rname)
-        if row is not None and row.lead_times.size:  # NaN = an onset the indicator did not warn of ("missed")
+        if row is not None and row.n_onsets:  # NaN = an onset the indicator did not warn of ("missed")
             missed = np.full(max(row.n_onsets - row.n_detected, 0), np.nan)
             leads[INDICATOR_LABELS[ind]] = np.concatenate([row.lead_times, missed])
     if leads:
