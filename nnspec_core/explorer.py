@@ -880,6 +880,8 @@ def _load_settings(path: str | None) -> dict[str, Any]:
         d = json.loads(text)
     except json.JSONDecodeError as err:
         raise ValueError(f"--settings {path}: not valid JSON ({err.msg} at line {err.lineno}).") from None
+    except RecursionError:
+        raise ValueError(f"--settings {path}: JSON nested too deeply.") from None
     if not isinstance(d, dict):
         raise ValueError(f"--settings {path}: must be a JSON object; got {type(d).__name__}.")
     return d
