@@ -48,17 +48,47 @@ def grid_controls() -> S.StudyConfig:
         c1, c2, c3 = st.columns(3)
         opts = c1.multiselect("Optimizers", list(OPTIMIZER_NAMES), default=list(base.optimizers),
                               format_func=OPTIMIZER_NAMES.get, key=f"ps_opts_{name}", bind="query-params")  # fmt: skip
-        n_seeds = int(c2.number_input("Seeds", 1.0, 20.0, float(len(base.seeds)), 1.0, format="%.0f",
-                                       key=f"ps_seeds_{name}", bind="query-params"))
-        n_lrs = int(c3.number_input("Learning rates", 1.0, 20.0, float(base.n_lrs), 1.0, format="%.0f",
-                                     key=f"ps_nlrs_{name}", bind="query-params"))
+        n_seeds = int(
+            c2.number_input(
+                "Seeds",
+                1.0,
+                20.0,
+                float(len(base.seeds)),
+                1.0,
+                format="%.0f",
+                key=f"ps_seeds_{name}",
+                bind="query-params",
+            )
+        )
+        n_lrs = int(
+            c3.number_input(
+                "Learning rates",
+                1.0,
+                20.0,
+                float(base.n_lrs),
+                1.0,
+                format="%.0f",
+                key=f"ps_nlrs_{name}",
+                bind="query-params",
+            )
+        )
         c4, c5, c6 = st.columns(3)
         lo = c4.number_input("lowest η / η_edge", 0.01, 100.0, base.lr_range[0], format="%.2f",
                              key=f"ps_lo_{name}", bind="query-params")  # fmt: skip
         hi = c5.number_input("highest η / η_edge", 0.01, 100.0, base.lr_range[1], format="%.2f",
                              key=f"ps_hi_{name}", bind="query-params")  # fmt: skip
-        steps = int(c6.number_input("Steps per run", 5.0, 2000.0, float(base.steps), 1.0, format="%.0f",
-                                     key=f"ps_steps_{name}", bind="query-params"))
+        steps = int(
+            c6.number_input(
+                "Steps per run",
+                5.0,
+                2000.0,
+                float(base.steps),
+                1.0,
+                format="%.0f",
+                key=f"ps_steps_{name}",
+                bind="query-params",
+            )
+        )
         st.caption(
             "η_edge is the learning rate at which the initial update operator reaches its classical "
             "stability threshold (2/λmax(H₀) for GD); the grid is log-spaced between the two multiples."
