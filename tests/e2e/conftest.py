@@ -10,6 +10,7 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -38,10 +39,24 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_app(port: int | None = None, *, timeout: float = 60.0) -> tuple[subprocess.Popen, str]:
-    """Start ``streamlit run app.py`` on 127.0.0.1 and wait for its health endpoint."""
+def start_app(port: int | None = None, *, timeout: float = 120.0, attempts: int = 3) -> tuple[subprocess.Popen, str]:
+    """Start ``streamlit run app.py`` on 127.0.0.1 and wait for its health endpoint.
+
+    A server that exits at once (e.g. the free port was taken in between) is retried on a new port.
+    """
+    for attempt in range(attempts):
+        try:
+            return _start_app_once(port if attempt == 0 else None, timeout=timeout)
+        except RuntimeError:
+            if attempt == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _start_app_once(port: int | None, *, timeout: float) -> tuple[subprocess.Popen, str]:
     port = port or _free_port()
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -60,14 +75,15 @@ def start_app(port: int | None = None, *, timeout: float = 60.0) -> tuple[subpro
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,  # a file, not a pipe: an unread pipe fills up and blocks the server
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited early: {proc.stdout.read().decode(errors='replace')[-2000:]}")
+            log.seek(0)
+            raise RuntimeError(f"streamlit exited early: {log.read().decode(errors='replace')[-2000:]}")
         try:
             with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
                 if r.status == 200:
