@@ -33,15 +33,15 @@ st.caption("Below: heavy-ball momentum (β = 0.81) on a single curvature λ = 1.
 show_chart(plot_ep_walk(_home_walk(), theme=current_theme()), key="home_walk", filename="home_ep_walk")
 
 CARDS = [
-    ("pages/operator_lab.py", "Operator Lab", "Try this: the preset opens exactly at an exceptional point; "
+    ("app_pages/operator_lab.py", "Operator Lab", "Try this: the preset opens exactly at an exceptional point; "
      "nudge η and watch κ(V) fall from ∞ while ρ(J) barely moves.", {"preset": PRESETS["critical_damping"].title}),
-    ("pages/operator_lab.py", "Operator Lab: transient growth", "Try this: ρ(J) < 1, yet ‖Jᵏ‖ grows about "
+    ("app_pages/operator_lab.py", "Operator Lab: transient growth", "Try this: ρ(J) < 1, yet ‖Jᵏ‖ grows about "
      "100-fold before it decays. Click the map to find a calmer point.", {"preset": PRESETS["transient"].title}),
-    ("pages/live_training.py", "Live Training", "Try this: train a small network and watch κ(V) and ρ of the "
+    ("app_pages/live_training.py", "Live Training", "Try this: train a small network and watch κ(V) and ρ of the "
      "real optimizer step rise before the loss spikes.", None),
-    ("pages/matrix_explorer.py", "Matrix Explorer", "Try this: load or paste any square matrix and compare its "
+    ("app_pages/matrix_explorer.py", "Matrix Explorer", "Try this: load or paste any square matrix and compare its "
      "eigenvalues with its ε-pseudospectra.", None),
-    ("pages/phase_study.py", "Phase Study", "Try this: run a grid of learning rates and seeds and see which "
+    ("app_pages/phase_study.py", "Phase Study", "Try this: run a grid of learning rates and seeds and see which "
      "indicator warns earliest of an unstable phase.", None),
 ]  # fmt: skip
 cols = st.columns(len(CARDS))
@@ -52,7 +52,8 @@ for col, (path, label, text, params) in zip(cols, CARDS, strict=True):
         try:
             st.page_link(path, label="Open →", query_params=params)
         except StreamlitAPIException:  # page not registered (page run on its own, e.g. in a test): plain link instead
-            url = "/" + path.removeprefix("pages/").removesuffix(".py") + ("?" + urlencode(params) if params else "")
+            query = "?" + urlencode(params) if params else ""
+            url = "/" + path.removeprefix("app_pages/").removesuffix(".py") + query
             st.markdown(f"[Open →]({url})")
 
 st.subheader("Conventions")

@@ -1,6 +1,6 @@
 """Operator Lab figures, "Download everything" bundle and the ``nnspec lab`` command (no Streamlit).
 
-The Operator Lab page (``pages/operator_lab.py``) and the command line both build their figures
+The Operator Lab page (``app_pages/operator_lab.py``) and the command line both build their figures
 here, so the command written into the page's bundle (``command.txt``, :func:`cli_command`)
 regenerates the same figures and data: ``python -m nnspec_core lab --optimizer ... --out x.zip``.
 The numerics live in :mod:`nnspec_core.lab`; this module only draws (Plotly builders from

@@ -2,7 +2,7 @@
 
 Independent truth: the written CSV / JSON files are compared with a direct ``lab_state`` call
 (np.testing at 0 ulp: the CSV cells are written with 17 significant digits), and the command in
-the page's own bundle (built as pages/operator_lab.py builds it) is run through ``cli.main``: the
+the page's own bundle (built as app_pages/operator_lab.py builds it) is run through ``cli.main``: the
 two zips must agree byte for byte in figures (HTML, fixed div id) and data.
 """
 
@@ -89,7 +89,7 @@ def test_cli_command_round_trips_every_preset_with_overrides(key):
 def test_page_bundle_command_round_trips_through_the_cli(tmp_path):
     from nnspec_app import lab_ui
 
-    # settings, map, state and walk exactly as pages/operator_lab.py gets them for a preset
+    # settings, map, state and walk exactly as app_pages/operator_lab.py gets them for a preset
     key = "adam_rotated"
     v = lab_ui.preset_widget_values(key)
     v["k_max"] = 30

@@ -33,7 +33,7 @@ from nnspec_core.live import snapshots_npz
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGE_NAMES = ("home", "operator_lab", "live_training", "matrix_explorer", "phase_study")
-PAGES = {p: str(ROOT / "pages" / f"{p}.py") for p in PAGE_NAMES if (ROOT / "pages" / f"{p}.py").exists()}
+PAGES = {p: str(ROOT / "app_pages" / f"{p}.py") for p in PAGE_NAMES}
 WIDGETS = ("slider", "select_slider", "number_input", "selectbox", "radio", "toggle", "checkbox", "text_input")
 #: Session-state entries that hold objects (trainer, matrix, study): a URL must never set them.
 STATE_KEYS = ("lt_trainer", "lt_live", "lt_sel", "mx_current", "mx_region", "mx_error", "ps_loaded", "_lab_lr_exact",
@@ -52,7 +52,7 @@ def _app(page: str, params: dict[str, str] | None = None, *, via_app: bool = Fal
     if params:
         at.query_params = params
     if via_app:
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"app_pages/{page}.py")
     at.run()
     return at
 
@@ -333,7 +333,7 @@ def test_documented_limits_match_widgets_and_config():
 
 def test_every_cache_is_bounded():
     """Every ``@st.cache_data`` on a page or UI helper has max_entries and a ttl (no unbounded growth)."""
-    sources = [*ROOT.joinpath("pages").glob("*.py"), *ROOT.joinpath("nnspec_app").glob("*.py"), ROOT / "app.py"]
+    sources = [*ROOT.joinpath("app_pages").glob("*.py"), *ROOT.joinpath("nnspec_app").glob("*.py"), ROOT / "app.py"]
     unbounded = []
     for path in sources:
         text = path.read_text()

@@ -10,7 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 from nnspec_core.quadratic import PRESETS
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "home.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "home.py")
 
 
 def test_home_renders_picture_cards_and_conventions():

@@ -1,4 +1,4 @@
-"""AppTest smoke and behaviour tests of the Live Training page (pages/live_training.py).
+"""AppTest smoke and behaviour tests of the Live Training page (app_pages/live_training.py).
 
 AppTest does not tick ``run_every`` fragments, but the fragment body runs once in every full run: Start
 trains one chunk there, Step and "Run to the end" call the same ``nnspec_core.live.advance``.
@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from nnspec_app.live_ui import OPTIMIZER_NAMES
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "live_training.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "live_training.py")
 TINY = {"lt_steps": "10", "lt_width": "3", "lt_n": "40", "lt_k": "10", "lt_K": "3"}
 
 

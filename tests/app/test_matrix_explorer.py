@@ -14,7 +14,7 @@ from nnspec_app import explorer_ui as ui
 from nnspec_core.explorer import MAX_EXPLORER_N, matrix_key
 from nnspec_core.gallery import GALLERY
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "matrix_explorer.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "matrix_explorer.py")
 
 
 def _npy(a, **kw) -> bytes:

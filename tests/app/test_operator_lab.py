@@ -17,7 +17,7 @@ from nnspec_core.lab import lab_state, settings_from_preset
 from nnspec_core.lab_figures import fmt
 from nnspec_core.quadratic import PRESETS
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "operator_lab.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "operator_lab.py")
 
 
 def cards(at: AppTest) -> dict[str, str]:

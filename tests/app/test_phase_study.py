@@ -1,4 +1,7 @@
-"""AppTest tests of the Phase Study page (pages/phase_study.py): load, run the tiny preset, tables, views, errors."""
+"""AppTest tests of the Phase Study page (app_pages/phase_study.py).
+
+Load, run the tiny preset, tables, views, errors.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from nnspec_app import study_ui
 from nnspec_core import studies as S
 from nnspec_core.study_presets import TINY
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "phase_study.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "phase_study.py")
 
 
 @pytest.fixture(scope="module")
