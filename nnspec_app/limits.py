@@ -67,6 +67,9 @@ MAX_UPLOAD_MB = MAX_UPLOAD_BYTES // 2**20
 PAGE_MAX_GRID = 200
 #: Live Training caps (the page's widget ranges).
 MAX_STEPS = 2000
+#: Phase Study page: at most this many training steps (runs x steps) per study started from the browser;
+#: the deep preset (32,400) and larger grids run from the CLI (``python -m nnspec_core study``).
+STUDY_STEP_BUDGET = 20_000
 MAX_SAMPLES = 1000
 DENSE_LIMIT_MAX = 2000
 #: URL values longer than this are not meaningful for any widget (Streamlit ignores invalid ones anyway).

@@ -14,6 +14,7 @@ from typing import Any
 
 import streamlit as st
 
+from nnspec_app.limits import STUDY_STEP_BUDGET
 from nnspec_app.ui import current_theme, kaleido_server, show_chart, user_errors
 from nnspec_core import studies as S
 from nnspec_core.study_presets import PRESETS
@@ -123,6 +124,12 @@ def run_section(config: S.StudyConfig) -> None:
         st.session_state[RUNNING] = None
     st.caption(f"{_n_runs(config)} runs of {config.steps} steps each, every step analysed in "
                f"{sum(len(config.conventions_for(o)) for o in config.optimizers)} state convention(s).")  # fmt: skip
+    budget = _n_runs(config) * config.steps
+    if budget > STUDY_STEP_BUDGET:
+        st.error(f"This grid trains {budget:,} steps; the app runs at most {STUDY_STEP_BUDGET:,} per study "
+                 "(shared server). Use fewer runs or steps, or the CLI: "
+                 "python -m nnspec_core study --config FILE.json --out DIR")  # fmt: skip
+        return
     c1, c2 = st.columns([1, 3])
     if not c1.button("▶ Run study", key="ps_run", type="primary"):
         return

@@ -127,3 +127,19 @@ def test_download_bundle_holds_figures_tables_settings_and_command(root):
     assert z.read("data/claims.csv").decode().splitlines()[0] == ",".join(S.CLAIM_COLUMNS)
     assert z.read("command.txt").decode().startswith("python -m nnspec_core study --config ")
     assert json.loads(z.read("settings.json"))["name"] == "tiny"
+
+
+def test_grid_over_the_step_budget_is_refused_with_the_cli_hint(root):
+    """A whole-class server runs at most STUDY_STEP_BUDGET training steps per study from the browser."""
+    from nnspec_app.limits import STUDY_STEP_BUDGET
+
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params = {"ps_preset": "tiny"}
+    at.run()
+    at.number_input(key="ps_seeds_tiny").set_value(20.0).run()
+    at.number_input(key="ps_nlrs_tiny").set_value(20.0).run()
+    at.number_input(key="ps_steps_tiny").set_value(2000.0).run()
+    assert not at.exception
+    errors = [e.value for e in at.error]
+    assert any(f"at most {STUDY_STEP_BUDGET:,}" in e and "python -m nnspec_core study" in e for e in errors), errors
+    assert not [b for b in at.button if b.key == "ps_run"]
