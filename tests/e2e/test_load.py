@@ -231,6 +231,25 @@ async def _run_sessions(url: str, n: int, timeout_ms: float, stagger: float) -> 
             await browser.close()
 
 
+def _run_in_fresh_thread(fn):
+    """Run ``fn`` in a new thread: Playwright's sync API (other e2e tests in this worker) keeps an event loop
+    running in the main thread, where ``asyncio.run`` would refuse to start."""
+    out: dict = {}
+
+    def target() -> None:
+        try:
+            out["value"] = fn()
+        except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+            out["error"] = err
+
+    t = threading.Thread(target=target, name="load-sessions")
+    t.start()
+    t.join()
+    if "error" in out:
+        raise out["error"]
+    return out["value"]
+
+
 def run_load(url: str, n: int, *, pid: int, timeout_s: float = 120.0, stagger: float = 0.2) -> LoadReport:
     """Drive ``n`` concurrent sessions (started ``stagger`` s apart) against ``url``; server process ``pid``."""
     if not url.startswith(("http://127.0.0.1:", "http://localhost:")):
@@ -242,7 +261,7 @@ def run_load(url: str, n: int, *, pid: int, timeout_s: float = 120.0, stagger: f
     sampler.start()
     t0 = time.perf_counter()
     try:
-        logs = asyncio.run(_run_sessions(url, n, timeout_s * 1000, stagger))
+        logs = _run_in_fresh_thread(lambda: asyncio.run(_run_sessions(url, n, timeout_s * 1000, stagger)))
     finally:
         peak = sampler.stop()
     return LoadReport(n, time.perf_counter() - t0, logs, start, peak, rss_mb(pid), cpu_seconds(pid) - cpu0)
