@@ -38,7 +38,7 @@ import plotly.graph_objects as go
 
 from nnspec_core._validation import check_scalar
 from nnspec_core.figures import plot_fit, plot_indicators, plot_loss, plot_spectrum, plot_transient
-from nnspec_core.operators import update_operator, v_scale
+from nnspec_core.operators import v_scale
 from nnspec_core.phases import label_steps
 from nnspec_core.pseudospectra import eps_levels, pseudospectrum, schur_form, sigma_min_points
 from nnspec_core.spectra import rho_plus, spectrum
@@ -49,6 +49,7 @@ from nnspec_core.training import (
     Trainer,
     TrainingResult,
     realized_amplification,
+    snapshot_operator,
 )
 from nnspec_core.transient import power_norms, transient_growth
 
@@ -215,20 +216,7 @@ def _raw_operator(config: TrainConfig, snap) -> tuple[np.ndarray, np.ndarray | N
     ``J_scaled = S^-1 J_raw S`` with ``S = diag(s)``; ``s`` is None when the two conventions agree.
     """
     c = config
-    op = update_operator(
-        c.optimizer,
-        snap.H,
-        lr=c.lr,
-        momentum=0.0 if c.optimizer == "gd" else c.momentum,
-        betas=(c.beta1, c.beta2),
-        eps=c.eps,
-        alpha=c.alpha,
-        weight_decay=c.weight_decay,
-        state=snap.state,
-        step=snap.step + 1,
-        coords=snap.coords,
-        scaling="raw",
-    )
+    op = snapshot_operator(c, snap.H, snap.state, step=snap.step + 1, coords=snap.coords, scaling="raw")
     names = [name for name, _, _ in op.layout]
     if c.scaling != "scaled" or "v" not in names:
         return op.J, None

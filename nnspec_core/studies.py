@@ -60,7 +60,6 @@ from typing import Any
 import numpy as np
 
 from nnspec_core._validation import check_choice, check_scalar, short_repr
-from nnspec_core.operators import update_operator
 from nnspec_core.phase_stats import (
     CSV_COLUMNS,
     RocCurve,
@@ -678,23 +677,11 @@ class RunResult:
 
 def _convention_indicators(spec: RunSpec, snap: Any, label: str) -> dict[str, float]:
     from nnspec_core.spectra import operator_diagnostics
+    from nnspec_core.training import snapshot_operator
 
     c = spec.train
     coords, scaling = CONVENTIONS[spec.optimizer][label]
-    op = update_operator(
-        c.optimizer,
-        snap.H,
-        lr=c.lr,
-        momentum=0.0 if c.optimizer == "gd" else c.momentum,
-        betas=(c.beta1, c.beta2),
-        eps=c.eps,
-        alpha=c.alpha,
-        weight_decay=c.weight_decay,
-        state=snap.state,
-        step=snap.step + 1,
-        coords=coords,
-        scaling=scaling,
-    )
+    op = snapshot_operator(c, snap.H, snap.state, step=snap.step + 1, coords=coords, scaling=scaling)
     dg = operator_diagnostics(op)
     return {
         "kappa_V": float(dg.spectrum.kappa_V),

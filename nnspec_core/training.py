@@ -83,6 +83,7 @@ __all__ = [
     "Trainer",
     "train",
     "realized_amplification",
+    "snapshot_operator",
     "make_optimizer",
     "state_blocks",
 ]
@@ -248,6 +249,20 @@ class TrainConfig:
         if self.coords is not None:
             return self.coords
         return DEFAULT_COORDS[self.optimizer]
+
+    def operator_hyper(self) -> dict[str, Any]:
+        """The optimizer hyperparameters as keyword arguments of ``operators.update_operator``.
+
+        GD ignores ``momentum`` (it is plain SGD), so 0 is passed for it.
+        """
+        return {
+            "lr": self.lr,
+            "momentum": 0.0 if self.optimizer == "gd" else self.momentum,
+            "betas": (self.beta1, self.beta2),
+            "eps": self.eps,
+            "alpha": self.alpha,
+            "weight_decay": self.weight_decay,
+        }
 
     def dataset_obj(self) -> Dataset:
         """The generated :class:`~nnspec_core.data.Dataset` of this configuration."""
@@ -548,7 +563,7 @@ class TrainingResult:
         s = self.snapshot(step)
         if s.H is None:
             raise ValueError(f"step must be a dense-path snapshot to rebuild J; step {step} ran matrix-free.")
-        return _update_operator(self.config, s.H, s.state, s.step + 1, s.coords)
+        return snapshot_operator(self.config, s.H, s.state, step=s.step + 1, coords=s.coords)
 
     def predict(self, X: np.ndarray, step: int | None = None) -> np.ndarray:
         """Network outputs, shape (m, n_out), at inputs ``X`` (shape (m, n_in)).
@@ -588,22 +603,17 @@ def _theta(model: torch.nn.Module) -> torch.Tensor:
     return torch.nn.utils.parameters_to_vector(model.parameters()).detach()
 
 
-def _update_operator(config: TrainConfig, H: np.ndarray, state: dict, step: int, coords: str) -> UpdateOperator:
-    c = config
+def snapshot_operator(
+    config: TrainConfig, H: np.ndarray, state: dict, *, step: int, coords: str, scaling: str | None = None
+) -> UpdateOperator:
+    """``J_t`` of a run's snapshot: ``update_operator`` with the run's hyperparameters.
+
+    ``step`` is the torch step number being taken (t + 1); ``scaling`` defaults to ``config.scaling``.
+    """
     return update_operator(
-        c.optimizer,
-        H,
-        lr=c.lr,
-        momentum=0.0 if c.optimizer == "gd" else c.momentum,
-        betas=(c.beta1, c.beta2),
-        eps=c.eps,
-        alpha=c.alpha,
-        weight_decay=c.weight_decay,
-        state=state,
-        step=step,
-        coords=coords,
-        scaling=c.scaling,
-    )
+        config.optimizer, H, **config.operator_hyper(), state=state, step=step, coords=coords,
+        scaling=config.scaling if scaling is None else scaling,
+    )  # fmt: skip
 
 
 def _v_next(config: TrainConfig, state: dict) -> np.ndarray | None:
@@ -638,16 +648,7 @@ def _step_map(config: TrainConfig, f, state: dict, step: int, coords: str):
     from nnspec_core import functional as F
 
     c = config
-    h = F._hyper(
-        c.optimizer,
-        lr=c.lr,
-        momentum=0.0 if c.optimizer == "gd" else c.momentum,
-        betas=(c.beta1, c.beta2),
-        eps=c.eps,
-        alpha=c.alpha,
-        weight_decay=c.weight_decay,
-        step=step,
-    )
+    h = F._hyper(c.optimizer, **c.operator_hyper(), step=step)
     theta = torch.as_tensor(state["theta"])
     grad_fn = torch.func.grad(f)
     if c.optimizer in ("gd", "heavy_ball", "nesterov"):
@@ -953,7 +954,7 @@ class Trainer:
         theta = _theta(self.model)
         state = self._state(theta, g)
         H = self._hessian(self._hessian_point(theta, state))
-        return _update_operator(self.config, H, state, self.t + 1, self.coords), state
+        return snapshot_operator(self.config, H, state, step=self.t + 1, coords=self.coords), state
 
     def _hessian(self, theta: torch.Tensor) -> np.ndarray:
         """Dense full-training-set Hessian at theta (one vmap batch for small n: measured fastest)."""
@@ -977,7 +978,7 @@ class Trainer:
         H = self._hessian(self._hessian_point(theta, state))
         if not np.all(np.isfinite(H)):
             raise FloatingPointError("the Hessian has non-finite entries")
-        op = _update_operator(c, H, state, t + 1, self.coords)
+        op = snapshot_operator(c, H, state, step=t + 1, coords=self.coords)
         dg = operator_diagnostics(op)
         sp = dg.spectrum
         ks = self._transient_ks(op.blocks is not None)
