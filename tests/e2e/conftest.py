@@ -133,3 +133,15 @@ def wait_for_app(page, timeout: float = 60_000) -> None:
     """Wait until Streamlit has finished running the script (no 'running' status widget)."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout)
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout)
+
+
+def until(page, fn, timeout: float = 60.0):
+    """Poll ``fn()`` until it is truthy (the app reruns asynchronously); return its value."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        wait_for_app(page)
+        value = fn()
+        if value:
+            return value
+        page.wait_for_timeout(250)
+    raise AssertionError("condition not met in time")

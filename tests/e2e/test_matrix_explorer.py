@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import xml.etree.ElementTree as ET
 import zipfile
 
@@ -13,6 +12,7 @@ import pytest
 
 from nnspec_core.explorer import matrix_key
 from nnspec_core.gallery import random_nonnormal
+from tests.e2e.conftest import until as _until
 from tests.e2e.conftest import wait_for_app
 
 pytestmark = pytest.mark.e2e
@@ -34,16 +34,6 @@ _RANGE = """() => {
   return gd && gd._fullLayout ? JSON.stringify([gd._fullLayout.xaxis.range, gd._fullLayout.yaxis.range]) : null;
 }"""
 
-
-def _until(page, fn, timeout: float = 60.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        wait_for_app(page)
-        value = fn()
-        if value:
-            return value
-        page.wait_for_timeout(250)
-    raise AssertionError("condition not met in time")
 
 
 def test_upload_contours_zip_and_modebar_svg(app_url, page, tmp_path):

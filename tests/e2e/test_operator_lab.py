@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
+from tests.e2e.conftest import until as _until
 from tests.e2e.conftest import wait_for_app
 
 pytestmark = pytest.mark.e2e
@@ -27,17 +26,6 @@ def _thumb(page, key: str):
 def _slider(page, key: str) -> float:
     return float(_thumb(page, key).input_value())
 
-
-def _until(page, fn, timeout: float = 30.0):
-    """Poll ``fn()`` until it is truthy (the app reruns asynchronously); return its value."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        wait_for_app(page)
-        value = fn()
-        if value:
-            return value
-        page.wait_for_timeout(200)
-    raise AssertionError("condition not met in time")
 
 
 def test_operator_lab_keyboard_slider_and_map_click(app_url, page, tmp_path):
