@@ -42,7 +42,7 @@ import torch  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
 from nnspec_core.spectra import operator_diagnostics  # noqa: E402
-from nnspec_core.training import TrainConfig, Trainer, _norm2, _update_operator  # noqa: E402
+from nnspec_core.training import TrainConfig, Trainer, _norm2, snapshot_operator  # noqa: E402
 from nnspec_core.transient import power_norms  # noqa: E402
 
 torch.set_num_threads(ARGS.threads)
@@ -94,7 +94,7 @@ def _breakdown(cfg: TrainConfig) -> dict[str, float]:
         t = tick("optimizer state", t)
         H = tr._hessian(theta)
         t = tick("Hessian", t)
-        op = _update_operator(cfg, H, state, tr.t + 1, tr.coords)
+        op = snapshot_operator(cfg, H, state, step=tr.t + 1, coords=tr.coords)
         t = tick("update operator J", t)
         operator_diagnostics(op)
         t = tick("eig, kappa(V), rho, classes, sharpness", t)
