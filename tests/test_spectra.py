@@ -715,3 +715,51 @@ def test_cluster_measure_of_real_matrix_real_and_complex_schur_paths(rng, case):
     assert res.kappa_V_cluster == pytest.approx(_mixed_cluster_reference(S, groups), rel=1e-7)
     B = A + 0j  # the same matrix as complex input: complex Schur path throughout
     assert spectrum(B).kappa_V_cluster == pytest.approx(res.kappa_V_cluster, rel=1e-7)
+
+
+# ----------------------------------------------------------------------------------------------
+# large d: kappa(V) from Lanczos norms of R and R^{-1} instead of a full SVD (d > 200)
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+def test_large_kappa_matches_dense_svd_reference(complex_):
+    rng = np.random.default_rng(7)
+    d = 240
+    S = rng.standard_normal((d, d)) + (1j * rng.standard_normal((d, d)) if complex_ else 0)
+    S[:, 1] = S[:, 0] + 1e-4 * S[:, 1]  # two nearly parallel eigenvectors: kappa ~ 1e5-1e6
+    A = S @ np.diag(np.linspace(0.1, 2.0, d)) @ np.linalg.inv(S)
+    w, ref = _indep_kappa(A)
+    res = spectrum(A)
+    assert res.kappa_V > 1e4
+    assert res.kappa_V == pytest.approx(ref, rel=1e-6)  # both lose ~kappa * eps relative
+    w_l, vl, vr = sla.eig(A, left=True, right=True)
+    vl, vr = vl / np.linalg.norm(vl, axis=0), vr / np.linalg.norm(vr, axis=0)
+    cond_ref = 1.0 / np.abs(np.sum(vl.conj() * vr, axis=0))
+    p = _match(w_l, res.eigenvalues)
+    np.testing.assert_allclose(res.eigval_condition[p], cond_ref, rtol=1e-6)
+
+
+def test_large_defective_gives_inf_and_cluster_measure_matches_reference():
+    rng = np.random.default_rng(8)
+    d = 230
+    S = rng.standard_normal((d, d))
+    core = np.diag(np.linspace(-2.0, -0.1, d))
+    core[0, 0] = core[1, 1] = 0.5
+    core[0, 1] = 1.0  # Jordan block J_2(0.5) hidden by a non-orthogonal similarity
+    A = S @ core @ np.linalg.inv(S)
+    res = spectrum(A)
+    assert res.kappa_V > 1e6 or np.isinf(res.kappa_V)
+    assert res.kappa_status in ("defective", "clustered")
+    assert res.kappa_V_cluster == pytest.approx(_cluster_kappa_reference(S, 2), rel=1e-6)
+
+
+def test_large_exact_jordan_block_is_defective_without_warning():
+    import warnings
+
+    d = 260
+    J = np.diag(np.ones(d - 1), 1) + 0.3 * np.eye(d)
+    J[d // 2 :, d // 2 :] = np.diag(np.linspace(0.5, 1.0, d - d // 2))  # plus distinct eigenvalues
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = spectrum(J)
+    assert np.isinf(res.kappa_V) and res.kappa_status == "defective"
