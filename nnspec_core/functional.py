@@ -34,6 +34,7 @@ __all__ = [
 ]
 
 Tensor = torch.Tensor
+#: torch state keys per optimizer, in the order they are stacked after theta (the one home of this table).
 STATE_KEYS = {
     "gd": (),
     "heavy_ball": ("momentum_buffer",),

@@ -218,3 +218,40 @@ def test_autodiff_errors(opt, kwargs, state, match):
 def test_autodiff_rejects_non_callable_loss():
     with pytest.raises(TypeError, match="loss_fn_flat must be callable"):
         autodiff_jacobian("gd", 3.0, np.zeros(3), lr=0.1)
+
+
+@pytest.mark.parametrize("opt", OPTIMIZERS)
+@pytest.mark.parametrize("wd", [0.0, 0.02])
+def test_step_map_serves_a_trainer_state_dict(opt, wd):
+    """step_map on the trainer's flat state (torch keys + theta, grad, theta_prev) equals the private maps.
+
+    The private path is what ``training._step_map`` builds (``_hyper`` + ``_momentum_map`` /
+    ``_rmsprop_map`` / ``_adam_map`` with raw scaling): same z0, same fn values, same Jacobian, in every
+    convention, so training can call the public ``step_map(..., state["theta"], state, scaling="raw")``.
+    """
+    from nnspec_core import functional as F
+    from nnspec_core.operators import COORDS
+
+    net = make_net(5)
+    state = random_state(net, np.random.default_rng(5))  # numpy float64 vectors, extra keys included
+    # the layout of TrainConfig.operator_hyper()
+    hyper = {"lr": 0.05, "momentum": 0.0 if opt == "gd" else 0.7, "betas": (0.9, 0.99), "eps": 1e-8}
+    hyper |= {"alpha": 0.9, "weight_decay": wd}
+    step = 4
+    rng = np.random.default_rng(6)
+    for coords in COORDS[opt]:
+        h = F._hyper(opt, **hyper, step=step)
+        theta = torch.as_tensor(state["theta"])
+        grad_fn = torch.func.grad(net.loss)
+        if opt in ("gd", "heavy_ball", "nesterov"):
+            ref_fn, ref_z0 = F._momentum_map(opt, grad_fn, theta, lambda k: torch.as_tensor(state[k]), h, coords)
+        elif opt == "rmsprop":
+            ref_fn, ref_z0 = F._rmsprop_map(grad_fn, theta, torch.as_tensor(state["square_avg"]), h, coords, "raw")
+        else:
+            m, v = torch.as_tensor(state["exp_avg"]), torch.as_tensor(state["exp_avg_sq"])
+            ref_fn, ref_z0 = F._adam_map(opt, grad_fn, theta, m, v, h, coords, "raw")
+        fn, z0 = step_map(opt, net.loss, state["theta"], state, **hyper, step=step, coords=coords, scaling="raw")
+        torch.testing.assert_close(z0, ref_z0, rtol=0, atol=0)
+        z = z0 * (1 + 0.05 * torch.as_tensor(rng.uniform(-1, 1, z0.numel())))  # keeps v > 0
+        torch.testing.assert_close(fn(z), ref_fn(z), rtol=0, atol=0)
+        np.testing.assert_array_equal(torch.func.jacrev(fn)(z0).numpy(), torch.func.jacrev(ref_fn)(ref_z0).numpy())
