@@ -98,6 +98,18 @@ def _check_theta(theta: Any, n: int, dtype: torch.dtype) -> Tensor:
     return t
 
 
+def _loss_at(model, loss_fn, inputs, targets, theta, dtype) -> tuple[Callable[[Tensor], Tensor], Tensor]:
+    """The flat loss of :func:`flat_loss_fn` and the (validated) evaluation point, default the model's parameters."""
+    f = flat_loss_fn(model, loss_fn, inputs, targets, dtype=dtype)
+    n = sum(p.numel() for p in model.parameters())
+    return f, flat_parameters(model, dtype=dtype) if theta is None else _check_theta(theta, n, dtype)
+
+
+def _hvp_fn(loss_fn_flat: Callable[[Tensor], Tensor], theta: Tensor) -> Callable[[Tensor], tuple[Tensor]]:
+    """``v -> (H v,)`` at ``theta``: the gradient graph linearised once (vjp of grad; H is symmetric)."""
+    return torch.func.vjp(torch.func.grad(loss_fn_flat), theta)[1]
+
+
 def flat_hessian(loss_fn_flat: Callable[[Tensor], Tensor], theta: Tensor, *, chunk_size: int = 16) -> np.ndarray:
     """Dense symmetrised Hessian of a flat loss at ``theta`` (vmap over vjp of grad).
 
@@ -120,7 +132,7 @@ def flat_hessian(loss_fn_flat: Callable[[Tensor], Tensor], theta: Tensor, *, chu
         raise ValueError(f"theta must be a 1-D floating Tensor; got {type(theta).__name__}.")
     chunk_size = check_scalar(chunk_size, "chunk_size", min_val=1, integer=True)
     theta = theta.detach()
-    _, vjp_fn = torch.func.vjp(torch.func.grad(loss_fn_flat), theta)
+    vjp_fn = _hvp_fn(loss_fn_flat, theta)
     eye = torch.eye(theta.shape[0], dtype=theta.dtype)
     (H,) = torch.func.vmap(vjp_fn, chunk_size=chunk_size)(eye)
     H = H.detach().cpu().double().numpy()
@@ -155,9 +167,7 @@ def hessian(
     ndarray of shape (n, n), float64
         ``d^2 L / dtheta_i dtheta_j`` in ``parameters_to_vector`` order, symmetrised.
     """
-    f = flat_loss_fn(model, loss_fn, inputs, targets, dtype=dtype)
-    n = sum(p.numel() for p in model.parameters())
-    theta = flat_parameters(model, dtype=dtype) if theta is None else _check_theta(theta, n, dtype)
+    f, theta = _loss_at(model, loss_fn, inputs, targets, theta, dtype)
     return flat_hessian(f, theta, chunk_size=chunk_size)
 
 
@@ -176,10 +186,9 @@ def hvp_operator(
     about one backward pass. ``matvec`` and ``matmat`` accept float64 arrays of shape (n,) or (n, k).
     Arguments as in :func:`hessian`.
     """
-    f = flat_loss_fn(model, loss_fn, inputs, targets, dtype=dtype)
-    n = sum(p.numel() for p in model.parameters())
-    theta = flat_parameters(model, dtype=dtype) if theta is None else _check_theta(theta, n, dtype)
-    _, vjp_fn = torch.func.vjp(torch.func.grad(f), theta)
+    f, theta = _loss_at(model, loss_fn, inputs, targets, theta, dtype)
+    n = theta.shape[0]
+    vjp_fn = _hvp_fn(f, theta)
 
     def matvec(v: np.ndarray) -> np.ndarray:
         t = torch.as_tensor(np.asarray(v, dtype=np.float64).reshape(-1), dtype=dtype)
