@@ -1111,6 +1111,10 @@ class ClaimRow:
     verdicts_by_rule: str
 
 
+#: ClaimRow fields taken as they are from the primary rule's StatRow (all but the claim and its verdicts).
+_CLAIM_FROM_STAT = tuple(f.name for f in fields(ClaimRow) if f.name not in ("claim", "verdict", "verdicts_by_rule"))
+
+
 def _contains(lo: float, hi: float, x: float) -> bool:
     return lo <= x <= hi
 
@@ -1142,35 +1146,13 @@ def claims_table(stats: StudyStatistics) -> tuple[ClaimRow, ...]:
         by_key.setdefault((r.indicator, r.optimizer, r.depth, r.coords), {})[r.rule] = r
     out = []
     for claim, ind in ((_CLAIM_RHO, "rho"), (_CLAIM_KAPPA, "kappa_V"), (_CLAIM_ADDS, "kappa_V")):
-        for (i, opt, depth, coords), per in by_key.items():
+        for (i, *_), per in by_key.items():
             if i != ind or primary not in per:
                 continue
             r = per[primary]
             by_rule = "; ".join(f"{name}: {_verdict(claim, per[name])}" for name in per)
-            out.append(
-                ClaimRow(
-                    claim=claim,
-                    indicator=ind,
-                    optimizer=opt,
-                    depth=depth,
-                    coords=coords,
-                    rule=primary,
-                    n_runs=r.n_runs,
-                    ratio=r.ratio,
-                    ratio_low=r.ratio_low,
-                    ratio_high=r.ratio_high,
-                    auroc=r.auroc,
-                    auroc_low=r.auroc_low,
-                    auroc_high=r.auroc_high,
-                    auroc_within_lr=r.auroc_within_lr,
-                    auroc_within_lr_low=r.auroc_within_lr_low,
-                    auroc_within_lr_high=r.auroc_within_lr_high,
-                    incr_verdict=r.incr_verdict,
-                    loro_flag=r.loro_flag,
-                    verdict=_verdict(claim, r),
-                    verdicts_by_rule=by_rule,
-                )
-            )
+            copied = {name: getattr(r, name) for name in _CLAIM_FROM_STAT}  # its key, rule = primary, figures
+            out.append(ClaimRow(claim=claim, verdict=_verdict(claim, r), verdicts_by_rule=by_rule, **copied))
     return tuple(out)
 
 

@@ -387,6 +387,36 @@ def test_claim_verdicts(claim_kind, kw, verdict):
     assert _verdict(claim, _row(**kw)) == verdict
 
 
+def test_claims_table_takes_each_figure_from_the_primary_rule_row():
+    """Each claim row carries its group's primary-rule StatRow figures unchanged, and one verdict per rule."""
+    from nnspec_core.phase_stats import StatsConfig, StudyStatistics
+    from nnspec_core.phases import STANDARD_RULES
+    from nnspec_core.studies import _CLAIM_ADDS, _CLAIM_KAPPA, _CLAIM_RHO, claims_table
+
+    rules = STANDARD_RULES[:2]
+    rng = np.random.default_rng(3)
+    rows = []
+    for ind in ("rho", "kappa_V"):
+        for rule in rules:
+            figs = {name: float(rng.uniform(0.1, 0.9)) for name in ("ratio", "auroc", "auroc_within_lr")}
+            figs |= {f"{k}_low": v - 0.05 for k, v in figs.items()} | {f"{k}_high": v + 0.05 for k, v in figs.items()}
+            rows.append(_row(indicator=ind, optimizer="adam", depth="2", coords="frozen", rule=rule.name,
+                             n_runs=int(rng.integers(2, 50)), loro_flag=bool(rng.integers(2)), **figs))  # fmt: skip
+    claims = claims_table(StudyStatistics(rows=tuple(rows), rules=rules, indicators=("rho", "kappa_V"),
+                                          config=StatsConfig()))  # fmt: skip
+    assert [c.claim for c in claims] == [_CLAIM_RHO, _CLAIM_KAPPA, _CLAIM_ADDS]
+    primary = {r.indicator: r for r in rows if r.rule == rules[0].name}
+    for c in claims:
+        r = primary[c.indicator]
+        for f in fields(c):
+            if f.name not in ("claim", "verdict", "verdicts_by_rule"):
+                assert getattr(c, f.name) == getattr(r, f.name), f.name
+        assert c.verdict == _verdict(c.claim, r)
+        assert c.verdicts_by_rule == "; ".join(
+            f"{x.rule}: {_verdict(c.claim, x)}" for x in rows if x.indicator == c.indicator
+        )
+
+
 def test_run_study_without_directory_writes_nothing(tmp_path):
     cwd = os.getcwd()
     os.chdir(tmp_path)
