@@ -16,6 +16,13 @@ import streamlit as st
 from nnspec_core.export import plotly_config
 from nnspec_core.theme import DEFAULT_THEME, Theme, apply_theme, talk_theme
 
+#: Browser-tab icon, inline: a Material ":material/..." page icon makes the browser fetch the favicon from
+#: fonts.gstatic.com, which fails (a console error) on the offline machines nnspec is shown from.
+FAVICON_SVG = (
+    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><rect width="32" height="32" rx="6" fill="#1f4e99"/>'
+    '<circle cx="16" cy="16" r="10" fill="none" stroke="#fff" stroke-width="1.5" stroke-dasharray="3 2"/>'
+    '<circle cx="11" cy="16" r="3" fill="#ffb000"/><circle cx="21" cy="16" r="3" fill="#ffb000"/></svg>'
+)
 TALK_KEY = "talk_theme"
 BG_KEY = "talk_background"
 
@@ -46,7 +53,7 @@ def show_chart(fig: go.Figure, *, key: str, filename: str = "nnspec", on_select:
                selection_mode: Any = ("points",)) -> Any:
     """Display ``fig`` themed, with the modebar download set to SVG at scale 2; return the selection state."""
     theme = current_theme()
-    fig = apply_theme(fig, theme)
+    fig = _keep_equal_aspect_window(apply_theme(fig, theme))
     talk = bool(st.session_state.get(TALK_KEY))
     kwargs: dict[str, Any] = {"key": key, "config": plotly_config(filename=filename),
                               "theme": None if talk else "streamlit"}
@@ -55,6 +62,25 @@ def show_chart(fig: go.Figure, *, key: str, filename: str = "nnspec", on_select:
     if on_select != "ignore":
         kwargs.update(on_select=on_select, selection_mode=selection_mode)
     return st.plotly_chart(fig, **kwargs)
+
+
+def _keep_equal_aspect_window(fig: go.Figure) -> go.Figure:
+    """Equal-aspect charts (``scaleanchor``) keep their ranges exactly: Plotly shrinks the plot area instead.
+
+    With Plotly's default ``constrain="range"`` the browser widens the ranges to fit the plot area's aspect and
+    writes them back; every redraw with a new automargin then widens them again, so the window shown drifted
+    with the chart's redraw history (seen: ~7 % wider after a zoom reset in the Matrix Explorer). With
+    ``constrain="domain"`` the window shown is the figure's own (a pure function of the data).
+    """
+    for name in [k for k in fig.layout if k.startswith("yaxis")]:
+        anchor = getattr(fig.layout[name], "scaleanchor", None)
+        if not anchor:
+            continue
+        x_name = "xaxis" + anchor.removeprefix("x")
+        for axis in (name, x_name):
+            if fig.layout[axis].constrain is None:
+                fig.layout[axis].constrain = "domain"
+    return fig
 
 
 @contextlib.contextmanager
