@@ -629,13 +629,8 @@ def plot_transient(
             )
         )
     if kreiss_lower is not None:
-        if np.ndim(kreiss_lower) == 0:
-            K = check_scalar(kreiss_lower, "kreiss_lower", min_val=0.0) if np.isfinite(kreiss_lower) else np.inf
-            xs, ys = np.array([kk.min(), kk.max()]) if m else np.array([0.0, 1.0]), np.array([K, K])
-            name = f"Kreiss lower bound K({matrix}) = {_fmt(K)}"
-        else:
-            xs, ys = kk, _vector(kreiss_lower, "kreiss_lower", length=m, like="k")
-            name = f"Kreiss lower bound K({matrix})"
+        xs, ys, K = _line_or_curve(kk, kreiss_lower, "kreiss_lower", like="k", min_val=0.0, inf_ok=True)
+        name = f"Kreiss lower bound K({matrix})" + ("" if K is None else f" = {_fmt(K)}")
         fig.add_trace(
             go.Scatter(
                 x=xs,
@@ -676,6 +671,17 @@ def plot_transient(
     fig.update_xaxes(title_text="t" if continuous else "k (steps)")
     fig.update_yaxes(title_text=norm_name, type="log")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=420)
+
+
+def _line_or_curve(
+    x: np.ndarray, value: Any, name: str, *, like: str, min_val: float | None = None, inf_ok: bool = False
+) -> tuple[np.ndarray, np.ndarray, float | None]:
+    """``(xs, ys, level)``: a scalar ``value`` as a level line across ``x`` (m,) (``level`` is that scalar;
+    ``inf_ok`` turns a non-finite one into +inf), an array of shape (m,) as a curve over ``x`` (``level`` None)."""
+    if np.ndim(value) == 0:
+        v = np.inf if inf_ok and not np.isfinite(value) else check_scalar(value, name, min_val=min_val)
+        return (np.array([x.min(), x.max()]) if x.size else np.array([0.0, 1.0])), np.array([v, v]), v
+    return x, _vector(value, name, length=x.size, like=like), None
 
 
 _SUP = str.maketrans("kntAJmα0123456789", "ᵏⁿᵗᴬᴶᵐᵅ⁰¹²³⁴⁵⁶⁷⁸⁹")
@@ -780,20 +786,8 @@ def plot_param_map(
     if contour_z is not None:
         cz = _grid(contour_z, "contour_z", zz.shape)
         lvl = check_scalar(contour_level, "contour_level")
-        fig.add_trace(
-            go.Contour(
-                x=xv,
-                y=yv,
-                z=_finite_or_nan(cz),
-                name=contour_name,
-                showlegend=True,
-                showscale=False,
-                contours=dict(coloring="none", start=lvl, end=lvl, size=1.0),
-                line=dict(color=theme.color(1), width=theme.line_width, dash="dash"),
-                hoverinfo="skip",
-                meta=dict(level=lvl),
-            )
-        )
+        line = dict(color=theme.color(1), width=theme.line_width, dash="dash")
+        fig.add_trace(_level_line(xv, yv, cz, lvl, name=contour_name, line=line))
     curve_colors = ("#000000", theme.color(5), theme.color(3), theme.color(4), "#FFFFFF")
     for i, curve in enumerate(curves or ()):
         if not isinstance(curve, (tuple, list)) or len(curve) != 3:
@@ -833,6 +827,22 @@ def plot_param_map(
     fig.update_yaxes(title_text=y_name, type="log" if log_y else "linear", showgrid=False, range=_axis_range(yv, log_y))
     fig.update_layout(clickmode="event+select")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=520)
+
+
+def _level_line(x: np.ndarray, y: np.ndarray, z: np.ndarray, level: float, *, name: str, line: dict) -> go.Contour:
+    """The ``level`` set of ``z`` (ny, nx) on the grid ``x`` (nx,), ``y`` (ny,) as a line in the legend (no fill)."""
+    return go.Contour(
+        x=x,
+        y=y,
+        z=_finite_or_nan(z),
+        name=name,
+        showlegend=True,
+        showscale=False,
+        contours=dict(coloring="none", start=level, end=level, size=1.0),
+        line=line,
+        hoverinfo="skip",
+        meta=dict(level=level),
+    )
 
 
 def _axis_range(v: np.ndarray, log: bool) -> list[float] | None:
@@ -886,6 +896,29 @@ def _mask_spans(steps: np.ndarray, mask: np.ndarray) -> list[tuple[float, float]
         else:
             i += 1
     return spans
+
+
+def _step_trace(s: np.ndarray, y: np.ndarray, name: str, *, color: str, width: float, theme: Theme) -> go.Scatter:
+    """A series ``y`` (n,) against steps ``s`` (n,), clickable: ``customdata = step``."""
+    return go.Scatter(
+        x=s,
+        y=y,
+        mode="lines+markers",
+        name=name,
+        customdata=s,
+        line=dict(color=color, width=width),
+        marker=dict(size=0.6 * theme.marker_size),
+        hovertemplate=f"step %{{x}}<br>{name} = %{{y:.4g}}<extra></extra>",
+    )
+
+
+def _mark_step(fig: _Draft, selected_step: float | None, theme: Theme) -> None:
+    """Solid vertical line (through all subplots) at the selected step, if any."""
+    if selected_step is not None:
+        fig.add_vline(
+            check_scalar(selected_step, "selected_step"),
+            line=dict(color=theme.text_color, width=0.6 * theme.line_width),
+        )
 
 
 def plot_loss(
@@ -943,18 +976,7 @@ def plot_loss(
     if loss_test is not None:
         series.append(("test loss", _vector(loss_test, "loss_test", length=n, like="steps")))
     for i, (name, v) in enumerate(series):
-        fig.add_trace(
-            go.Scatter(
-                x=s,
-                y=prep(v),
-                mode="lines+markers",
-                name=name,
-                customdata=s,
-                line=dict(color=theme.color(i), width=theme.line_width),
-                marker=dict(size=0.6 * theme.marker_size),
-                hovertemplate=f"step %{{x}}<br>{name} = %{{y:.4g}}<extra></extra>",
-            )
-        )
+        fig.add_trace(_step_trace(s, prep(v), name, color=theme.color(i), width=theme.line_width, theme=theme))
     spans = []
     if unstable_mask is not None:
         mask = np.asarray(unstable_mask)
@@ -986,11 +1008,7 @@ def plot_loss(
             text=f"diverged at step {_fmt(d)}",
             text_color=theme.color(1),
         )
-    if selected_step is not None:
-        fig.add_vline(
-            check_scalar(selected_step, "selected_step"),
-            line=dict(color=theme.text_color, width=0.6 * theme.line_width),
-        )
+    _mark_step(fig, selected_step, theme)
     fig.update_xaxes(title_text="step")
     fig.update_yaxes(title_text="loss", type="log" if log_y else "linear")
     fig.update_layout(clickmode="event+select")
@@ -1063,43 +1081,24 @@ def plot_indicators(
     for row, (p, lg) in enumerate(zip(panels, logs, strict=True), start=1):
         prep = _log_ok if lg else _finite_or_nan
         for name in p:
+            y = prep(data[name])
             fig.add_trace(
-                go.Scatter(
-                    x=s,
-                    y=prep(data[name]),
-                    mode="lines+markers",
-                    name=name,
-                    customdata=s,
-                    line=dict(color=color_of[name], width=0.8 * theme.line_width),
-                    marker=dict(size=0.6 * theme.marker_size),
-                    hovertemplate=f"step %{{x}}<br>{name} = %{{y:.4g}}<extra></extra>",
-                ),
-                row=row,
-                col=1,
+                _step_trace(s, y, name, color=color_of[name], width=0.8 * theme.line_width, theme=theme), row=row, col=1
             )
             if name in thresholds:
                 fig.add_trace(
                     _threshold_trace(s, name, thresholds[name], labels.get(name), prep, theme), row=row, col=1
                 )
         fig.update_yaxes(title_text=", ".join(p), type="log" if lg else "linear", row=row, col=1)
-    if selected_step is not None:
-        fig.add_vline(
-            check_scalar(selected_step, "selected_step"),
-            line=dict(color=theme.text_color, width=0.6 * theme.line_width),
-        )
+    _mark_step(fig, selected_step, theme)
     fig.update_xaxes(title_text="step", row=n_p, col=1)
     fig.update_layout(clickmode="event+select")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=170 * n_p + 110)
 
 
 def _threshold_trace(s, name, value, label, prep, theme: Theme) -> go.Scatter:
-    if np.ndim(value) == 0:
-        v = check_scalar(value, f"thresholds[{name!r}]")
-        xs, ys = (np.array([s.min(), s.max()]) if s.size else np.array([0.0, 1.0])), np.array([v, v])
-        label = label or f"{name.split('(')[0]} = {_fmt(v)}"
-    else:
-        xs, ys = s, _vector(value, f"thresholds[{name!r}]", length=s.size, like="steps")
-        label = label or f"threshold of {name}"
+    xs, ys, v = _line_or_curve(s, value, f"thresholds[{name!r}]", like="steps")
+    label = label or (f"threshold of {name}" if v is None else f"{name.split('(')[0]} = {_fmt(v)}")
     return go.Scatter(
         x=xs,
         y=prep(ys),
@@ -1175,20 +1174,8 @@ def _fit_classification(X, y, grid, level, X_test, y_test, output_name, title, u
         )
         if level is not None:
             lv = check_scalar(level, "boundary_level")
-            fig.add_trace(
-                go.Contour(
-                    x=xx,
-                    y=yy,
-                    z=_finite_or_nan(zz),
-                    contours=dict(coloring="none", start=lv, end=lv, size=1.0),
-                    line=dict(color=theme.text_color, width=theme.line_width),
-                    showscale=False,
-                    showlegend=True,
-                    name="decision boundary",
-                    hoverinfo="skip",
-                    meta=dict(level=lv),
-                )
-            )
+            line = dict(color=theme.text_color, width=theme.line_width)
+            fig.add_trace(_level_line(xx, yy, zz, lv, name="decision boundary", line=line))
     sets = [("train", Xa, lab, False)]
     if X_test is not None:
         Xt = check_matrix(X_test, "X_test", square=False, finite=False, max_dim=None)
