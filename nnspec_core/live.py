@@ -134,7 +134,8 @@ def advance(trainer: Trainer, *, max_records: int | None = None, max_seconds: fl
     max_records : int, optional
         At most this many records (one per optimizer step), >= 1.
     max_seconds : float, optional
-        Wall-time budget (> 0); at least one record is always taken.
+        Wall-time budget (> 0); at least one record is always taken (plus the steps already in flight
+        when the budget ends, at most ``trainer.workers - 1``).
 
     Returns
     -------
@@ -150,19 +151,18 @@ def advance(trainer: Trainer, *, max_records: int | None = None, max_seconds: fl
     if trainer.done:
         return 0
     t0 = time.perf_counter()
-    n = 0
+    n0 = len(trainer.records)
     trainer.resume()  # a trainer paused by an earlier chunk yields nothing until resumed
     gen = trainer.run(max_records=max_records)
     try:
         for _ in gen:
-            n += 1
             if max_seconds is not None and time.perf_counter() - t0 >= max_seconds:
                 break
     finally:
-        gen.close()
+        gen.close()  # steps already in flight (workers > 1) are completed into the records
     if not trainer.done:
         trainer.pause()
-    return n
+    return len(trainer.records) - n0
 
 
 def analysed_steps(result: TrainingResult) -> np.ndarray:

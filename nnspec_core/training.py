@@ -40,12 +40,16 @@ everything measured before is kept.
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 import json
 import math
+import os
 import time
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -726,6 +730,27 @@ def _nan_if_none(x: Any) -> float:
     return math.nan if x is None else float(x)
 
 
+class _Done:
+    """An already computed result with the ``Future.result()`` interface (synchronous analysis)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def result(self) -> Any:
+        return self.value
+
+
+@dataclass
+class _Pending:
+    """A measured step waiting for its record: divergence reason, or its analysis job and parameters."""
+
+    t: int
+    base: dict
+    reason: str = ""
+    job: Future | _Done | None = None
+    theta: np.ndarray | None = None
+
+
 # --------------------------------------------------------------------------------------------- trainer
 class Trainer:
     """Stateful, step-wise training with per-step operator analysis.
@@ -741,6 +766,14 @@ class Trainer:
     analyse : bool
         False trains without any operator analysis (records carry only losses, gradient norm, accuracy):
         replays and timing baselines.
+    workers : int, optional
+        Dense analyses that :meth:`run` keeps in flight at once (default ``min(2, cpu_count)``). With
+        ``workers > 1`` the analysis of step t (Hessian, J, eig, kappa(V), transient) runs in a worker
+        thread while the main thread measures and takes the next torch steps (LAPACK, BLAS and torch release
+        the GIL, so two analyses use two cores). Records are still produced in step order and are identical
+        to ``workers=1``: each analysis depends only on its own snapshot, and the realized-amplification
+        window (which chains consecutive J) is updated in order on the calling thread. Pin BLAS to one
+        thread per worker (``threadpoolctl``) to avoid oversubscription. :meth:`step_once` is synchronous.
 
     Attributes
     ----------
@@ -755,9 +788,12 @@ class Trainer:
         d, the dimension of the state z in ``coords``.
     """
 
-    def __init__(self, config: TrainConfig | None = None, *, analyse: bool = True) -> None:
+    def __init__(self, config: TrainConfig | None = None, *, analyse: bool = True, workers: int | None = None) -> None:
         if config is None:
             config = TrainConfig()
+        if workers is None:
+            workers = min(2, os.cpu_count() or 1)
+        self.workers = int(check_scalar(workers, "workers", min_val=1, max_val=64, integer=True))
         if not isinstance(config, TrainConfig):
             raise TypeError(f"config must be a TrainConfig; got {type(config).__name__}.")
         self.config = c = config
@@ -791,6 +827,7 @@ class Trainer:
         self.diverged_reason = ""
         self.diverged_step = -1
         self._pause_requested = False
+        self._halted = False  # no further measurement: the last step or a divergence was measured
         self.analyse = bool(analyse)
 
     # ----- control
@@ -821,22 +858,42 @@ class Trainer:
 
         A paused trainer yields nothing until :meth:`resume` (``step_once`` still single-steps it). No
         exception escapes for divergence: the last record then has ``diverged=True`` and :attr:`status`
-        is ``"diverged"``.
+        is ``"diverged"``. With ``workers > 1`` up to ``workers`` analysed steps are in flight: a pause or
+        stop takes effect after the records of the steps already taken (at most ``workers - 1`` more), and
+        if the consumer closes the generator early those steps are completed into :attr:`records` without
+        being yielded. Between calls ``t`` is always one past the last record.
         """
         if self.status == "paused":
             return
         self._pause_requested = False
-        n = 0
+        depth = self.workers if (self.analyse and self.path == "dense") else 1
+        pool = ThreadPoolExecutor(depth, thread_name_prefix="nnspec-analysis") if depth > 1 else None
+        pending: deque[_Pending] = deque()
+        n, halt = 0, False
         try:
-            while not self.done and (max_records is None or n < max_records):
-                self.status = "running"
-                rec = self.step_once()
+            while True:
+                while (
+                    len(pending) < depth
+                    and not (halt or self._halted or self.done)
+                    and (max_records is None or n + len(pending) < max_records)
+                ):
+                    self.status = "running"
+                    pending.append(self._begin_step(pool))
+                if not pending:
+                    return
+                rec = self._finish_step(pending.popleft())
                 n += 1
                 yield rec
-                if self._pause_requested or self.status == "paused":
-                    self._pause_requested = False
+                if self.status == "diverged":
                     return
-        finally:  # also when the consumer abandons the generator
+                halt = halt or self._pause_requested or self.status in ("paused", "stopped")
+        finally:  # also when the consumer abandons the generator: keep every measured step
+            self._pause_requested = False
+            while pending and self.status != "diverged":
+                self._finish_step(pending.popleft())
+            pending.clear()  # after a failed analysis the run ended at that step; later steps are dropped
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
             if self.status == "running":
                 self.status = "ready"
 
@@ -875,28 +932,34 @@ class Trainer:
         """
         if self.done:
             raise RuntimeError(f"the run is over (status {self.status!r}); create a new Trainer to train again.")
+        return self._finish_step(self._begin_step(None))
+
+    def _begin_step(self, pool: ThreadPoolExecutor | None) -> _Pending:
+        """Measure step t, start its analysis (in ``pool`` if given, else now), then take the torch step."""
         t, c = self.t, self.config
-        loss, g, base = self._measure()
+        _, g, base = self._measure()
         theta = _theta(self.model)
         self._theta_last = theta.numpy().copy()
         reason = self._divergence(base["loss_train"], g, theta)
         if reason:
-            return self._diverge(StepRecord(**base, diverged=True), reason)
-        analysis: dict[str, Any] = {}
+            self._halted = True
+            return _Pending(t, base, reason=reason)
+        job: Future | _Done | None = None
         if self.analyse and t % c.analyze_every == 0:
-            t0 = time.perf_counter()
-            try:
-                with np.errstate(all="ignore"):
-                    analysis = self._analyse(theta, g)
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError, spla.ArpackError) as err:
-                msg = f"analysis failed at step {t}: {type(err).__name__}: {err}".splitlines()[0]
-                return self._diverge(StepRecord(**base, diverged=True), msg)
-            analysis["seconds"] = time.perf_counter() - t0
-        rec = StepRecord(**base, **analysis)
-        self.records.append(rec)
+            state = self._state(theta, g)
+            if pool is not None and self.path == "dense":
+                # the worker evaluates the loss on its own copy of the module: functional_call swaps module
+                # attributes while it runs, which must not race with this thread's forward passes
+                f = flat_loss_fn(copy.deepcopy(self.model), self.loss_fn, self.X_train, self.T_train)
+                job = pool.submit(self._analysis_job, t, theta, state, f)
+            else:
+                job = _Done(self._analysis_job(t, theta, state, self._f))
+                if isinstance(job.result(), str):  # failed: the run ends at step t, do not step on
+                    self._halted = True
+                    return _Pending(t, base, job=job, theta=self._theta_last)
         if t >= c.steps:
-            self.status = "finished"
-            return rec
+            self._halted = True
+            return _Pending(t, base, job=job, theta=self._theta_last)
         self._theta_prev = theta.numpy().copy()
         bs = c.batch_size
         if bs is not None and bs < self.dataset.n_train:  # mini-batch step; full-batch grad was for metrics
@@ -905,6 +968,31 @@ class Trainer:
             self.loss_fn(self.model(self.X_train[idx]), self.T_train[idx]).backward()
         self.optimizer.step()
         self.t += 1
+        return _Pending(t, base, job=job, theta=self._theta_last)
+
+    def _finish_step(self, p: _Pending) -> StepRecord:
+        """Record of a begun step, in step order: waits for its analysis, updates the realized window."""
+        c = self.config
+        if p.reason:
+            return self._diverge(StepRecord(**p.base, diverged=True), p.reason)
+        analysis: dict[str, Any] = {}
+        if p.job is not None:
+            res = p.job.result()
+            if isinstance(res, str):  # the analysis failed: the run ends at this step, at its parameters
+                if self.t != p.t:
+                    torch.nn.utils.vector_to_parameters(torch.as_tensor(p.theta), self.params)
+                    self.t, self._theta_last = p.t, p.theta
+                self._halted = True
+                return self._diverge(StepRecord(**p.base, diverged=True), res)
+            analysis, J, scale, snap = res
+            if J is not None and c.realized_horizon > 0:
+                analysis.update(self._realized(J, scale, p.t))
+            if snap is not None:
+                self.snapshots.append(snap)
+        rec = StepRecord(**p.base, **analysis)
+        self.records.append(rec)
+        if p.t >= c.steps:
+            self.status = "finished"
         return rec
 
     def _divergence(self, loss: float, g: torch.Tensor, theta: torch.Tensor) -> str:
@@ -956,10 +1044,10 @@ class Trainer:
         H = self._hessian(self._hessian_point(theta, state))
         return snapshot_operator(self.config, H, state, step=self.t + 1, coords=self.coords), state
 
-    def _hessian(self, theta: torch.Tensor) -> np.ndarray:
-        """Dense full-training-set Hessian at theta (one vmap batch for small n: measured fastest)."""
+    def _hessian(self, theta: torch.Tensor, f=None) -> np.ndarray:
+        """Dense full-training-set Hessian at theta of ``f`` (default the run's loss; one vmap batch for small n)."""
         n = self.n_params
-        return flat_hessian(self._f, theta, chunk_size=n if n <= _HESSIAN_ONE_CHUNK else 16)
+        return flat_hessian(self._f if f is None else f, theta, chunk_size=n if n <= _HESSIAN_ONE_CHUNK else 16)
 
     def _hessian_point(self, theta: torch.Tensor, state: dict) -> torch.Tensor:
         """theta_t, or Nesterov's look-ahead ``y_t = theta_t + beta (theta_t - theta_{t-1})`` in history coords."""
@@ -967,15 +1055,28 @@ class Trainer:
             return theta + self.config.momentum * (theta - torch.as_tensor(state["theta_prev"]))
         return theta
 
-    def _analyse(self, theta: torch.Tensor, g: torch.Tensor) -> dict[str, Any]:
-        state = self._state(theta, g)
-        if self.path == "dense":
-            return self._analyse_dense(theta, state)
-        return self._analyse_matrix_free(theta, state)
+    def _analysis_job(self, t: int, theta: torch.Tensor, state: dict, f) -> tuple | str:
+        """Analysis of step t from its snapshot alone (safe in a worker thread for the dense path).
 
-    def _analyse_dense(self, theta: torch.Tensor, state: dict) -> dict[str, Any]:
-        c, t = self.config, self.t
-        H = self._hessian(self._hessian_point(theta, state))
+        Returns ``(fields, J, scale, snapshot)`` (J and scale for the realized window, None on the
+        matrix-free path; snapshot None unless kept) or, if the analysis failed, the one-line reason.
+        """
+        t0 = time.perf_counter()
+        try:
+            with np.errstate(all="ignore"):
+                if self.path == "dense":
+                    out, J, scale, snap = self._analyse_dense(t, theta, state, f)
+                else:  # runs on the calling thread, before the torch step (uses the run's module)
+                    out, snap = self._analyse_matrix_free(theta, state)
+                    J = scale = None
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError, RuntimeError, spla.ArpackError) as err:
+            return f"analysis failed at step {t}: {type(err).__name__}: {err}".splitlines()[0]
+        out["seconds"] = time.perf_counter() - t0
+        return out, J, scale, snap
+
+    def _analyse_dense(self, t: int, theta: torch.Tensor, state: dict, f) -> tuple:
+        c = self.config
+        H = self._hessian(self._hessian_point(theta, state), f)
         if not np.all(np.isfinite(H)):
             raise FloatingPointError("the Hessian has non-finite entries")
         op = snapshot_operator(c, H, state, step=t + 1, coords=self.coords)
@@ -1011,22 +1112,20 @@ class Trainer:
         out["n_unstable"] = out["n_eos_flip"] + out["n_escape"] + out["n_spiral"]
         if c.realized_horizon > 0:
             out["amp_predicted"] = float(norms[np.searchsorted(ks, c.realized_horizon)])
-            out.update(self._realized(op.J, _state_scale(op, c, state)))
+        snap = None
         if c.keep_snapshots:
-            self.snapshots.append(
-                Snapshot(
-                    step=t,
-                    theta=state["theta"],
-                    state=state,
-                    H=H,
-                    eigenvalues=np.array(sp.eigenvalues, dtype=np.complex128),
-                    eigval_condition=np.array(sp.eigval_condition, dtype=np.float64),
-                    classes=np.array(dg.classes, dtype=str),
-                    coords=self.coords,
-                    path="dense",
-                )
+            snap = Snapshot(
+                step=t,
+                theta=state["theta"],
+                state=state,
+                H=H,
+                eigenvalues=np.array(sp.eigenvalues, dtype=np.complex128),
+                eigval_condition=np.array(sp.eigval_condition, dtype=np.float64),
+                classes=np.array(dg.classes, dtype=str),
+                coords=self.coords,
+                path="dense",
             )
-        return out
+        return out, op.J, _state_scale(op, c, state), snap
 
     def _transient_ks(self, exact: bool) -> np.ndarray:
         """Sorted powers k at which ||J^k|| is evaluated per step (always 0, 1 and realized_horizon)."""
@@ -1036,9 +1135,9 @@ class Trainer:
         ks = np.round(np.geomspace(1, c.transient_k, c.transient_samples)).astype(np.int64)
         return np.unique(np.concatenate([[0, 1, c.realized_horizon], ks]))
 
-    def _realized(self, J: np.ndarray, s: np.ndarray | None) -> dict[str, Any]:
+    def _realized(self, J: np.ndarray, s: np.ndarray | None, t: int) -> dict[str, Any]:
         """Push J_t (raw coordinates) into the window; realized growth of the window in its start's coordinates."""
-        w, t = self._window, self.t
+        w = self._window
         if t != self._last_window_step + 1:  # a gap (analyze_every > 1): start a new window
             self._window = w = _WindowProduct(w.K)
             self._window_scales = []
@@ -1050,7 +1149,7 @@ class Trainer:
             return {}
         return dict(amp_realized=_norm2(_scaled(P, self._window_scales[0])), amp_realized_start=t - w.K + 1)
 
-    def _analyse_matrix_free(self, theta: torch.Tensor, state: dict) -> dict[str, Any]:
+    def _analyse_matrix_free(self, theta: torch.Tensor, state: dict) -> tuple[dict[str, Any], Snapshot | None]:
         c, t, n = self.config, self.t, self.n_params
         theta_H = self._hessian_point(theta, state)
         _, hvp_fn = torch.func.vjp(torch.func.grad(self._f), theta_H)  # H is symmetric: vjp = H v
@@ -1092,15 +1191,14 @@ class Trainer:
             n_spiral=counts["spiral"],
             n_unstable=sum(counts.values()),
         )
+        snap = None
         if c.keep_snapshots:
-            self.snapshots.append(
-                Snapshot(
-                    step=t, theta=state["theta"], state=state, H=None, eigenvalues=mu.astype(np.complex128),
-                    eigval_condition=np.full(len(mu), np.nan), classes=classes.astype(str), coords=self.coords,
-                    path="matrix-free",
-                )
+            snap = Snapshot(
+                step=t, theta=state["theta"], state=state, H=None, eigenvalues=mu.astype(np.complex128),
+                eigval_condition=np.full(len(mu), np.nan), classes=classes.astype(str), coords=self.coords,
+                path="matrix-free",
             )  # fmt: skip
-        return out
+        return out, snap
 
     @property
     def _adaptive(self) -> bool:

@@ -60,10 +60,11 @@ def test_advance_in_chunks_equals_one_run():
 
 
 def test_advance_pauses_and_resumes_with_time_budget():
-    tr = Trainer(TrainConfig(optimizer="gd", **SMALL))
-    n = live.advance(tr, max_seconds=1e-9)  # the budget is spent after the first record
-    assert n == 1 and tr.status == "paused" and tr.t == 1
-    assert live.advance(tr, max_records=2) == 2 and tr.t == 3
+    for workers in (1, 2):
+        tr = Trainer(TrainConfig(optimizer="gd", **SMALL), workers=workers)
+        n = live.advance(tr, max_seconds=1e-9)  # the budget is spent after the first record (+ steps in flight)
+        assert n == workers and tr.status == "paused" and tr.t == n == len(tr.records)
+        assert live.advance(tr, max_records=2) == 2 and tr.t == n + 2
 
 
 def test_advance_rejects_bad_input():

@@ -307,54 +307,69 @@ def test_divergence_threshold_and_nonfinite_loss():
     assert big.diverged and ("not finite" in big.diverged_reason or "loss is" in big.diverged_reason)
 
 
-def test_analysis_failure_is_recorded_as_divergence(monkeypatch):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_analysis_failure_is_recorded_as_divergence(monkeypatch, workers):
     import nnspec_core.training as training
 
-    calls = {"n": 0}
-    real = training.operator_diagnostics
+    real = training.snapshot_operator
+    ref = train(_cfg("heavy_ball", steps=5))  # without the failure
 
-    def flaky(op):
-        calls["n"] += 1
-        if calls["n"] == 3:
+    def flaky(config, H, state, *, step, **kw):
+        if step == 3:  # the analysis of step t = 2 (torch step t + 1), whichever thread runs it
             raise np.linalg.LinAlgError("eig did not converge")
-        return real(op)
+        return real(config, H, state, step=step, **kw)
 
-    monkeypatch.setattr(training, "operator_diagnostics", flaky)
-    res = train(_cfg("heavy_ball", steps=5))
-    assert res.diverged and res.diverged_step == 2
+    monkeypatch.setattr(training, "snapshot_operator", flaky)
+    tr = Trainer(_cfg("heavy_ball", steps=5), workers=workers)
+    recs = list(tr.run())
+    res = tr.result()
+    assert res.diverged and res.diverged_step == 2 and recs[-1].step == 2
     assert res.diverged_reason.startswith("analysis failed at step 2: LinAlgError")
     assert len(res.records) == 3 and res.records[1].analysed
+    # the run ends at the failed step's parameters, even if a worker had already stepped past it
+    assert tr.t == 2
+    theta_now = torch.nn.utils.parameters_to_vector(tr.model.parameters()).detach().numpy()
+    np.testing.assert_array_equal(theta_now, ref.snapshot(2).theta)
+    np.testing.assert_array_equal(res.theta_final, ref.snapshot(2).theta)
 
 
 # --------------------------------------------------------------------------- streaming and control
-def test_pause_resume_stop_and_streaming_equals_one_shot():
-    cfg = _cfg("heavy_ball", steps=9)
+@pytest.mark.parametrize("workers", [1, 2])
+def test_pause_resume_stop_and_streaming_equals_one_shot(workers):
+    cfg = _cfg("heavy_ball", steps=11)
     one_shot = train(cfg)
-    tr = Trainer(cfg)
+    extra = workers - 1  # steps already taken when the pause arrives; their records still come
+    tr = Trainer(cfg, workers=workers)
     got = []
     for rec in tr.run():
         got.append(rec)
         if rec.step == 2:
             tr.pause()
-    assert [r.step for r in got] == [0, 1, 2] and tr.status == "paused"
-    assert list(tr.run()) == [] and tr.t == 3  # paused: nothing until resume
+    assert [r.step for r in got] == list(range(3 + extra)) and tr.status == "paused"
+    assert list(tr.run()) == [] and tr.t == 3 + extra  # paused: nothing until resume
     got.append(tr.step_once())  # a single step while paused
     assert tr.status == "paused"
     tr.resume()
-    got += list(tr.run(max_records=2))
-    assert tr.status == "ready" and tr.t == 6
+    got += list(tr.run(max_records=2))  # exactly two, also with steps in flight
+    assert tr.status == "ready" and tr.t == 6 + extra
     got.append(tr.step_once())
+    gen = tr.run()
+    got.append(next(gen))
+    gen.close()  # abandoned with a step in flight: its record is kept, not lost
+    assert len(tr.records) == tr.t == 8 + 2 * extra
+    got += tr.records[len(got) :]
     got += list(tr.run())
-    assert [r.step for r in got] == list(range(10)) and tr.status == "finished"
+    assert [r.step for r in got] == list(range(12)) and tr.status == "finished"
     a, b = _metrics(one_shot), _metrics(tr.result())
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
-    stopped = Trainer(cfg)
+    stopped = Trainer(cfg, workers=workers)
     for rec in stopped.run():
         if rec.step == 3:
             stopped.stop()
     res = stopped.result()
-    assert res.status == "stopped" and len(res.records) == 4 and not res.diverged
+    assert res.status == "stopped" and len(res.records) == 4 + extra and not res.diverged
+    assert [r.step for r in res.records] == list(range(4 + extra))
 
 
 def test_same_seed_identical_metrics_other_seed_differs():
@@ -449,3 +464,45 @@ def test_cross_entropy_multiclass_runs():
     res = train(cfg)
     assert res.n_params == (2 + 1) * 4 + (4 + 1) * 3 and res.status == "finished"
     assert np.all(np.isfinite(res.columns()["rho"]))
+
+
+# --------------------------------------------------------------------------- analyses in worker threads
+@pytest.mark.parametrize(
+    "over",
+    [
+        dict(optimizer="adam", coords="full", analyze_every=1, realized_horizon=3, transient_k=12),
+        dict(optimizer="nesterov", coords="history", analyze_every=2, realized_horizon=2, transient_k=6),
+        dict(optimizer="rmsprop", batch_size=16, analyze_every=1, realized_horizon=4, transient_k=8),
+    ],
+)
+def test_workers_give_identical_records_and_snapshots(over):
+    cfg = _cfg(steps=9, keep_snapshots=True, **over)
+    results = []
+    for workers in (1, 2, 3):
+        tr = Trainer(cfg, workers=workers)
+        recs = list(tr.run())
+        assert [r.step for r in recs] == list(range(10)) and tr.status == "finished"
+        results.append(tr.result())
+    base = _metrics(results[0])
+    if cfg.analyze_every == 1:  # the realized window (chained across consecutive steps) is exercised
+        assert np.isfinite(base["amp_realized"][-1])
+    for res in results[1:]:
+        other = _metrics(res)
+        for k in base:
+            np.testing.assert_array_equal(base[k], other[k], err_msg=k)
+        assert [s.step for s in res.snapshots] == [s.step for s in results[0].snapshots]
+        for a, b in zip(results[0].snapshots, res.snapshots, strict=True):
+            np.testing.assert_array_equal(a.H, b.H)
+            np.testing.assert_array_equal(a.eigenvalues, b.eigenvalues)
+
+
+def test_workers_divergence_keeps_every_step_in_order():
+    cfg = _cfg("heavy_ball", lr=40.0, steps=300, divergence_loss=1e6)
+    one = train(cfg)
+    tr = Trainer(cfg, workers=2)
+    recs = list(tr.run())
+    assert tr.status == "diverged" and one.diverged
+    assert [r.step for r in recs] == list(range(one.diverged_step + 1))
+    a, b = _metrics(one), _metrics(tr.result())
+    for k in a:
+        np.testing.assert_array_equal(a[k], b[k], err_msg=k)
