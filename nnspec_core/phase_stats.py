@@ -31,8 +31,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.stats import rankdata
 
-from nnspec_core._validation import check_matrix, check_scalar
-from nnspec_core.phases import STANDARD_RULES, LabelRule, as_loss_vector, label_steps
+from nnspec_core._validation import check_scalar
+from nnspec_core.phases import STANDARD_RULES, LabelRule, as_loss_vector, as_real_vector, label_steps
 
 __all__ = [
     "auroc",
@@ -90,16 +90,7 @@ def _quantiles(x: np.ndarray, q: Sequence[float]) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------- validation
 def _vector(x: ArrayLike, name: str, *, finite: bool = False, allow_nan: bool = True) -> np.ndarray:
     """Real float64 vector of shape (n,), n >= 1 (NaN allowed unless ``allow_nan`` is False)."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if arr.dtype == object or arr.dtype.kind in "USVMmc":
-        raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}.")
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array; got {arr.ndim}-D array of shape {arr.shape}.")
-    if arr.size == 0:
-        raise ValueError(f"{name} must have at least 1 entry; got 0.")
-    arr = check_matrix(arr.reshape(1, -1).astype(float), name, square=False, finite=finite, max_dim=None)[0]
+    arr = as_real_vector(x, name, bool_ok=True, finite=finite)
     if not allow_nan and np.isnan(arr).any():
         raise ValueError(f"{name} must not contain NaN; got {int(np.isnan(arr).sum())} NaN entries.")
     return arr

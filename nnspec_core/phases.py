@@ -52,6 +52,7 @@ __all__ = [
     "label_steps",
     "spike_onsets",
     "as_loss_vector",
+    "as_real_vector",
 ]
 
 #: Phase labels, as stored in :attr:`PhaseLabels.label`.
@@ -168,6 +169,30 @@ class PhaseLabels:
         return {p: int(np.count_nonzero(self.window_label == p)) for p in PHASES}
 
 
+def as_real_vector(x: ArrayLike, name: str, *, bool_ok: bool = False, finite: bool = False) -> np.ndarray:
+    """Return ``x`` (array_like or Tensor) as a real float64 vector of shape (n,), n >= 1, or raise.
+
+    Booleans are refused unless ``bool_ok`` (then True -> 1.0); NaN/inf are allowed unless ``finite``.
+
+    Raises
+    ------
+    TypeError
+        If the values are not real numbers (complex, strings, objects, dates; booleans unless ``bool_ok``).
+    ValueError
+        If ``x`` is not 1-D or is empty, or (``finite``) has a NaN/inf entry.
+    """
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype == object or arr.dtype.kind in ("USVMmc" if bool_ok else "USVbMmc"):
+        raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}.")
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array; got {arr.ndim}-D array of shape {arr.shape}.")
+    if arr.size == 0:
+        raise ValueError(f"{name} must have at least 1 entry; got 0.")
+    return check_matrix(arr.reshape(1, -1).astype(float), name, square=False, finite=finite, max_dim=None)[0]
+
+
 def as_loss_vector(loss: ArrayLike, name: str = "loss") -> np.ndarray:
     """Return ``loss`` as a float64 vector of shape (n_steps,), n_steps >= 1; NaN/inf allowed, negatives refused.
 
@@ -178,16 +203,7 @@ def as_loss_vector(loss: ArrayLike, name: str = "loss") -> np.ndarray:
     ValueError
         If ``loss`` is not 1-D, is empty, or has a negative finite entry.
     """
-    if hasattr(loss, "detach"):
-        loss = loss.detach().cpu().numpy()
-    arr = np.asarray(loss)
-    if arr.dtype == object or arr.dtype.kind in "USVbMmc":
-        raise TypeError(f"{name} must be a real numeric array; got dtype {arr.dtype}.")
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be a 1-D array; got {arr.ndim}-D array of shape {arr.shape}.")
-    if arr.size == 0:
-        raise ValueError(f"{name} must have at least 1 entry; got 0.")
-    arr = check_matrix(arr.reshape(1, -1), name, square=False, finite=False, max_dim=None)[0]
+    arr = as_real_vector(loss, name)
     if np.any(arr[np.isfinite(arr)] < 0):
         raise ValueError(f"{name} must be non-negative where finite; got minimum {np.nanmin(arr):g}.")
     return arr

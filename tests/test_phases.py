@@ -10,7 +10,7 @@ import pickle
 import numpy as np
 import pytest
 
-from nnspec_core.phases import STANDARD_RULES, LabelRule, PhaseLabels, label_steps, spike_onsets
+from nnspec_core.phases import STANDARD_RULES, LabelRule, PhaseLabels, as_real_vector, label_steps, spike_onsets
 
 RULE = STANDARD_RULES[0]  # s = 1.5, w = 10
 
@@ -244,6 +244,21 @@ def test_bad_loss(loss, err, match):
         label_steps(loss, RULE)
     with pytest.raises(err, match=match):
         spike_onsets(loss, RULE)
+
+
+def test_as_real_vector_converts_and_refuses():
+    import torch
+
+    out = as_real_vector(torch.tensor([1, 2], dtype=torch.int32), "x")
+    assert out.dtype == np.float64 and out.tolist() == [1.0, 2.0]
+    np.testing.assert_array_equal(as_real_vector(np.array([True, False]), "x", bool_ok=True), [1.0, 0.0])
+    with pytest.raises(TypeError, match="x must be a real numeric array; got dtype bool"):
+        as_real_vector(np.array([True, False]), "x")
+    assert np.isnan(as_real_vector([np.nan, np.inf], "x")[0])
+    with pytest.raises(ValueError, match="x must contain only finite numbers; got 1 NaN/inf entry"):
+        as_real_vector([1.0, np.inf], "x", finite=True)
+    with pytest.raises(ValueError, match="x must be a 1-D array; got 0-D"):
+        as_real_vector(3.0, "x")
 
 
 @pytest.mark.parametrize(
