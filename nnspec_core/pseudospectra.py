@@ -235,11 +235,11 @@ def _schur(A: np.ndarray) -> SchurForm:
     return SchurForm(T=T, Z=Z, is_real=not np.iscomplexobj(A), norm=norm)
 
 
-def _backsolve(T: np.ndarray, inv_d: np.ndarray, X: np.ndarray, nb: int = 64, nb2: int = 8) -> None:
+def _backsolve(T: np.ndarray, inv_d: np.ndarray, X: np.ndarray, nb: int = 64, nb2: int = 16) -> None:
     """In place: column j of X <- (T - z_j I)^{-1} X[:, j]; ``inv_d[k, j] = 1 / (T[k, k] - z_j)``.
 
     T (n, n) upper triangular is shared by all shifts, so the off-diagonal updates are GEMMs;
-    only the diagonal solves (8 x 8 sub-blocks, one column at a time) differ per shift.
+    only the diagonal solves (16 x 16 sub-blocks, one column at a time) differ per shift.
     """
     n = T.shape[0]
     for i1 in range(n, 0, -nb):
@@ -256,30 +256,55 @@ def _backsolve(T: np.ndarray, inv_d: np.ndarray, X: np.ndarray, nb: int = 64, nb
             X[:i0] -= T[:i0, i0:i1] @ X[i0:i1]
 
 
+def _forwardsolve(L: np.ndarray, inv_d: np.ndarray, X: np.ndarray, nb: int = 64, nb2: int = 16) -> None:
+    """In place: column j of X <- (L - z_j I)^{-1} X[:, j] for lower triangular L (n, n); as :func:`_backsolve`."""
+    n = L.shape[0]
+    for i0 in range(0, n, nb):
+        i1 = min(n, i0 + nb)
+        for j0 in range(i0, i1, nb2):
+            j1 = min(i1, j0 + nb2)
+            for k in range(j0, j1):
+                X[k] *= inv_d[k]
+                if k < j1 - 1:
+                    X[k + 1 : j1] -= L[k + 1 : j1, k, None] * X[k]
+            if j1 < i1:
+                X[j1:i1] -= L[j1:i1, j0:j1] @ X[j0:j1]
+        if i1 < n:
+            X[i1:] -= L[i1:, i0:i1] @ X[i0:i1]
+
+
+def _col_norms(X: np.ndarray) -> np.ndarray:
+    """2-norms of the columns of a complex (n, m) array (no complex temporaries)."""
+    Xf = X.view(np.float64)  # (n, 2m): real and imaginary parts interleaved
+    s = np.einsum("ij,ij->j", Xf, Xf)
+    return np.sqrt(s[0::2] + s[1::2])
+
+
 class _ShiftedTriangular:
     """Solves with ``M_j = T - z_j I`` and ``M_j^H`` for many shifts at once (columns of X)."""
 
     def __init__(self, T: np.ndarray, z: np.ndarray):
         self.T = T
-        self.TF = np.ascontiguousarray(T.conj().T[::-1, ::-1])  # M^H reversed: upper triangular
+        self.TH = np.ascontiguousarray(T.conj().T)  # M^H = T^H - conj(z) I: lower triangular
         d = np.diag(T)
         with np.errstate(divide="ignore", invalid="ignore"):
             self.inv_d = 1.0 / (d[:, None] - z[None, :])  # (n, m); inf at an exact eigenvalue
-        self.inv_dF = np.ascontiguousarray(self.inv_d.conj()[::-1])
+        self.inv_dH = np.conj(self.inv_d)
 
     def take(self, keep: np.ndarray) -> None:
         self.inv_d = self.inv_d[:, keep]
-        self.inv_dF = self.inv_dF[:, keep]
+        self.inv_dH = self.inv_dH[:, keep]
 
     def solve(self, X: np.ndarray) -> np.ndarray:
+        """``(T - z_j I)^{-1} X[:, j]`` (X is not modified)."""
         X = X.copy()
         _backsolve(self.T, self.inv_d, X)
         return X
 
     def solve_h(self, X: np.ndarray) -> np.ndarray:
-        Y = np.ascontiguousarray(X[::-1])
-        _backsolve(self.TF, self.inv_dF, Y)
-        return Y[::-1]
+        """``(T - z_j I)^{-H} X[:, j]`` in place (X is overwritten and returned)."""
+        _forwardsolve(self.TH, self.inv_dH, X)
+        return X
 
 
 def _sturm_eig(d: np.ndarray, e2: np.ndarray, r: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -475,13 +500,14 @@ def _gk_chunk(T: np.ndarray, z: np.ndarray, tol: float, max_steps: int) -> tuple
 
     Returns ``(sigma, ok)``: ``sigma[j] = 1 / s_j`` with ``s_j`` the top Ritz singular value of ``C_j``, and
     ``ok[j]`` whether the residual bound ``beta_k |x_k| <= tol * s_j`` (so ``|s_j - sigma_max(C_j)| <= tol s_j``)
-    was met within ``max_steps``. Columns leave the batch as they converge, so the GEMM-based solves only
-    run on the active ones.
+    or its Kato-Temple refinement was met within ``max_steps``. Finished columns are recorded at once and leave
+    the batch when they are at least 1/8 of it (fewer copies), so the GEMM-based solves run on active ones.
     """
     n, m = T.shape[0], z.size
     sigma = np.zeros(m)
     ok = np.zeros(m, dtype=bool)
     todo = np.arange(m)
+    live = np.ones(m, dtype=bool)  # per batch column: not yet recorded
     op = _ShiftedTriangular(T, z)
     rng = np.random.default_rng(0)
     w0 = rng.standard_normal(n) + 1j * rng.standard_normal(n)
@@ -492,31 +518,38 @@ def _gk_chunk(T: np.ndarray, z: np.ndarray, tol: float, max_steps: int) -> tuple
         for step in range(1, max_steps + 1):
             p = op.solve(v)
             if u is not None:
-                p -= beta[-1][None, :] * u
-            a = np.linalg.norm(p, axis=0)
-            u = p / np.where(a > 0, a, 1.0)[None, :]
-            q = op.solve_h(u) - a[None, :] * v
-            b = np.linalg.norm(q, axis=0)
+                u *= beta[-1][None, :]
+                p -= u
+            a = _col_norms(p)
+            p *= (1.0 / np.where(a > 0, a, 1.0))[None, :]
+            u = p
+            q = op.solve_h(p.copy())
+            v *= a[None, :]
+            q -= v
+            b = _col_norms(q)
             alpha.append(a)
             beta.append(b)
             if step in checks or step == max_steps:
                 s, x_last, s2 = _ritz_top_fast(alpha, beta)
                 bad = ~(np.isfinite(s) & np.isfinite(b) & (s > 0))
                 conv = ~bad & _converged(s, b * x_last, s2, tol)
-                done = bad | conv | (step == max_steps)
+                done = live & (bad | conv | (step == max_steps))
                 if np.any(done):
                     idx = todo[done]
                     sigma[idx] = np.where(bad[done], 0.0, 1.0 / np.where(bad[done], 1.0, s[done]))
                     ok[idx] = conv[done] | bad[done]
-                    keep = ~done
-                    todo = todo[keep]
-                    if todo.size == 0:
+                    live &= ~done
+                    if not live.any():
                         break
-                    op.take(keep)
-                    alpha = [w[keep] for w in alpha]
-                    beta = [w[keep] for w in beta]
-                    q, b, u = q[:, keep], b[keep], u[:, keep]
-            v = q / np.where(b > 0, b, 1.0)[None, :]
+                    if 8 * (live.size - live.sum()) >= live.size:  # compact: drop recorded columns
+                        keep = live
+                        todo, live = todo[keep], live[keep]
+                        op.take(keep)
+                        alpha = [w[keep] for w in alpha]
+                        beta = [w[keep] for w in beta]
+                        q, b, u = q[:, keep], b[keep], u[:, keep]
+            q *= (1.0 / np.where(b > 0, b, 1.0))[None, :]
+            v = q
     return sigma, ok
 
 
