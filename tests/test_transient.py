@@ -44,7 +44,7 @@ def test_power_norms_match_matrix_power(rng, name):
     np.testing.assert_allclose(got, ref_norms(A, range(81)), rtol=1e-8)
 
 
-@pytest.mark.parametrize("k_max", [4, 15, 16, 17, 64, 100])
+@pytest.mark.parametrize("k_max", [4, 15, 16, 17, 64, 100, 200])
 def test_power_digit_decomposition_edge_cases(rng, k_max):
     # k is written in base s = ceil((K+1)^(1/L)); K at and around powers of s exercises every digit path
     A = nonnormal(rng, 50)
@@ -138,6 +138,62 @@ def test_normal_matrix_norms_are_rho_power(rng):
 def test_overflow_gives_inf():
     v = power_norms(np.array([[1e200, 1.0], [0.0, 1.0]]), 3)
     assert v[0] == 1.0 and np.isinf(v[2]) and np.isinf(v[3])
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_overflow_on_lanczos_path_gives_inf(rng, sampled):
+    # n > DIRECT_MAX_N and rho ~ 1e30: ||J^k|| overflows float64 from k ~ 11 on; finite values stay exact
+    A = 1e30 * nonnormal(rng, 60)
+    ks = np.arange(21) if not sampled else np.array([0, 1, 3, 5, 9, 12, 20])
+    got = power_norms(A, 20) if not sampled else power_norms(A, 0, k=ks)
+    with np.errstate(over="ignore", invalid="ignore"):
+        powers = [np.linalg.matrix_power(A, int(k)) for k in ks]
+    ref = np.array([np.linalg.norm(P, 2) if np.all(np.isfinite(P)) else np.inf for P in powers])
+    assert np.any(np.isinf(ref)) and np.any(np.isfinite(ref[1:]))
+    np.testing.assert_array_equal(np.isinf(got), np.isinf(ref))
+    fin = np.isfinite(ref)
+    np.testing.assert_allclose(got[fin], ref[fin], rtol=1e-8)
+
+
+def test_k0_is_one_without_svd(rng, monkeypatch):
+    # ||J^0|| = ||I|| = 1 exactly; the Lanczos path must not SVD the identity (issue 4: 63 ms at n = 771)
+    import nnspec_core.transient as tr
+
+    A = nonnormal(rng, 60)
+    expected = ref_norms(A, [0, 1, 2, 7, 30])
+
+    def no_svd(*args, **kwargs):
+        raise AssertionError("svdvals called")
+
+    monkeypatch.setattr(tr.sla, "svdvals", no_svd)
+    got = power_norms(A, 0, k=[0, 1, 2, 7, 30])
+    assert got[0] == 1.0
+    np.testing.assert_allclose(got, expected, rtol=1e-8)
+    assert power_norms(A, 40)[0] == 1.0
+
+
+@pytest.fixture(scope="module")
+def adam_full_trainer_J():
+    from nnspec_core.training import TrainConfig, Trainer
+
+    tr = Trainer(TrainConfig(optimizer="adam", lr=0.01, coords="full", width=8, steps=15), analyse=False)
+    while tr.t < 10:
+        tr.step_once()
+    return tr.current_operator()[0].J
+
+
+def test_real_adam_full_trainer_operator(adam_full_trainer_J):
+    # the operator the live trainer analyses (issue 3 at width 64, n = 771), here at width 8 (n = 99 > DIRECT_MAX_N)
+    J = adam_full_trainer_J
+    assert J.shape[0] > 48 and J.shape[0] % 3 == 0
+    P, ref = np.eye(J.shape[0]), [1.0]
+    for _ in range(120):
+        P = P @ J
+        ref.append(np.linalg.norm(P, 2))
+    ref = np.array(ref)
+    np.testing.assert_allclose(power_norms(J, 120), ref, rtol=1e-9)
+    ks = [0, 1, 2, 3, 4, 6, 8, 10, 12, 17, 25, 35, 50]  # the live trainer's sampled call (issue 4)
+    np.testing.assert_allclose(power_norms(J, 50, k=ks), ref[ks], rtol=1e-9)
 
 
 def test_expm_norms(rng):
