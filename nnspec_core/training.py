@@ -687,13 +687,18 @@ class _WindowProduct:
             self.front.pop(0)
             self.count -= 1
 
-    def product(self) -> np.ndarray | None:
-        """The product of the last K matrices, or None if fewer than K were pushed."""
+    def factors(self) -> list[np.ndarray] | None:
+        """One or two matrices whose product (left to right) is that of the last K, or None if fewer were pushed."""
         if self.count < self.K:
             return None
         if not self.front:
-            return self.back_prod
-        return self.front[0] if self.back_prod is None else self.back_prod @ self.front[0]
+            return [self.back_prod]
+        return [self.front[0]] if self.back_prod is None else [self.back_prod, self.front[0]]
+
+    def product(self) -> np.ndarray | None:
+        """The product of the last K matrices, or None if fewer than K were pushed."""
+        f = self.factors()
+        return None if f is None else (f[0] if len(f) == 1 else f[0] @ f[1])
 
 
 #: Up to this many parameters the Hessian rows are computed in one vmap batch (else chunks of 16).
@@ -714,6 +719,32 @@ def _norm2(A: np.ndarray) -> float:
         except (spla.ArpackNoConvergence, spla.ArpackError):
             pass
     return float(np.linalg.norm(A, 2))
+
+
+def _norm2_scaled_product(factors: list[np.ndarray], s: np.ndarray | None) -> float:
+    """``||S^-1 F_1 F_2 S||_2`` (one or two factors, ``S = diag(s)``), without forming the product when large.
+
+    Above ``_NORM2_DENSE_MAX`` Lanczos (``svds``) applies the factors to vectors, saving a d^3 GEMM.
+    """
+    d = factors[0].shape[0]
+    if len(factors) == 1 or d <= _NORM2_DENSE_MAX or not all(np.all(np.isfinite(F)) for F in factors):
+        P = factors[0] if len(factors) == 1 else factors[0] @ factors[1]
+        return _norm2(_scaled(P, s))
+    A, B = factors
+    sc = np.ones(d) if s is None else s
+
+    def mv(x: np.ndarray) -> np.ndarray:
+        return A @ (B @ (sc * x.reshape(-1))) / sc
+
+    def rmv(y: np.ndarray) -> np.ndarray:
+        return sc * (B.T @ (A.T @ (y.reshape(-1) / sc)))
+
+    op = spla.LinearOperator((d, d), matvec=mv, rmatvec=rmv, dtype=np.float64)
+    try:
+        v0 = np.ones(d) / math.sqrt(d)
+        return float(spla.svds(op, k=1, tol=1e-13, v0=v0, return_singular_vectors=False)[0])
+    except (spla.ArpackNoConvergence, spla.ArpackError):
+        return _norm2(_scaled(A @ B, s))
 
 
 def _unscaled(J: np.ndarray, s: np.ndarray | None) -> np.ndarray:
@@ -1144,10 +1175,11 @@ class Trainer:
         self._last_window_step = t
         w.push(_unscaled(J, s))
         self._window_scales = (self._window_scales + [s])[-w.K :]
-        P = w.product()
-        if P is None:
+        factors = w.factors()
+        if factors is None:
             return {}
-        return dict(amp_realized=_norm2(_scaled(P, self._window_scales[0])), amp_realized_start=t - w.K + 1)
+        amp = _norm2_scaled_product(factors, self._window_scales[0])
+        return dict(amp_realized=amp, amp_realized_start=t - w.K + 1)
 
     def _analyse_matrix_free(self, theta: torch.Tensor, state: dict) -> tuple[dict[str, Any], Snapshot | None]:
         c, t, n = self.config, self.t, self.n_params

@@ -506,3 +506,24 @@ def test_workers_divergence_keeps_every_step_in_order():
     a, b = _metrics(one), _metrics(tr.result())
     for k in a:
         np.testing.assert_array_equal(a[k], b[k], err_msg=k)
+
+
+def test_realized_norm_of_two_factors_without_forming_the_product():
+    from nnspec_core.training import _norm2_scaled_product, _WindowProduct
+
+    rng = np.random.default_rng(3)
+    d = 300  # above the dense-norm size: Lanczos on the factors
+    mats = [np.eye(d) + 0.2 * rng.standard_normal((d, d)) / np.sqrt(d) for _ in range(7)]
+    s = rng.uniform(0.1, 10.0, d)
+    w = _WindowProduct(4)
+    for i, A in enumerate(mats):
+        w.push(A)
+        if i < 3:
+            assert w.factors() is None
+            continue
+        ref = np.linalg.multi_dot(mats[i - 3 : i + 1][::-1])  # newest on the left
+        P = ref * s[None, :] / s[:, None]
+        f = w.factors()
+        assert len(f) in (1, 2)
+        assert _norm2_scaled_product(f, s) == pytest.approx(np.linalg.norm(P, 2), rel=1e-11)
+        assert _norm2_scaled_product(f, None) == pytest.approx(np.linalg.norm(ref, 2), rel=1e-11)
