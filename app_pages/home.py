@@ -44,9 +44,9 @@ CARDS = [
     ("app_pages/phase_study.py", "Phase Study", "Try this: run a grid of learning rates and seeds and see which "
      "indicator warns earliest of an unstable phase.", None),
 ]  # fmt: skip
-cols = st.columns(len(CARDS))
-for col, (path, label, text, params) in zip(cols, CARDS, strict=True):
-    with col.container(border=True):
+row = st.container(horizontal=True, key="home_cards")  # cards wrap onto a new line on a narrow window
+for path, label, text, params in CARDS:
+    with row.container(border=True):
         st.markdown(f"**{label}**")
         st.caption(text)
         try:

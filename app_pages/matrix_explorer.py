@@ -6,7 +6,16 @@ import json
 import streamlit as st
 
 from nnspec_app import explorer_ui as ui
-from nnspec_app.ui import BG_KEY, TALK_KEY, current_theme, init_state, kaleido_server, show_chart, user_errors
+from nnspec_app.ui import (
+    BG_KEY,
+    TALK_KEY,
+    current_theme,
+    init_state,
+    kaleido_server,
+    show_chart,
+    user_errors,
+    wrapping_columns,
+)
 from nnspec_core.explorer import (
     ExplorerSettings,
     explore,
@@ -66,7 +75,7 @@ st.caption("EigTool in the browser. Eigenvalues alone can mislead for a non-norm
            "numbers.")  # fmt: skip
 
 # ------------------------------------------------------------------------------------------- input
-left, right = st.columns([2, 3], gap="medium")
+left, right = wrapping_columns("mx_layout", min_width_rem=16).columns([2, 3], gap="medium")  # stack when narrow
 with left:
     source = st.radio("Matrix source", ui.SOURCES, horizontal=True, key="mx_source", **Q)
     if source == "Gallery":
@@ -86,7 +95,7 @@ with left:
     if ss.get(ui.ERROR):
         st.error(ss[ui.ERROR])
     st.caption(ui.LIMITS_TEXT)
-with right:
+with right, wrapping_columns("mx_settings", min_width_rem=8):
     c1, c2, c3 = st.columns(3)
     n_grid = c1.select_slider("grid points per axis", [40, 60, 80, 100, 150, 200], 80, key="mx_grid", **Q)
     log_eps = c2.slider("log₁₀ ε for ρ_ε, α_ε", -10.0, 1.0, -2.0, 0.25, key="mx_log_eps", **Q)
@@ -125,7 +134,7 @@ with user_errors():
 # ------------------------------------------------------------------------------------------- output
 ui.cards(st, res)
 figs = explorer_figures(res, show_fov=show_fov, theme=current_theme())
-g1, g2 = st.columns([3, 2], gap="medium")
+g1, g2 = wrapping_columns("mx_charts", min_width_rem=22).columns([3, 2], gap="medium")
 with g1:
     ck = ui.chart_key(ss)
     show_chart(figs["spectrum"], key=ck, filename="spectrum", on_select=lambda: ui.apply_box(ss, ck),

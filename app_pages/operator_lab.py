@@ -5,7 +5,7 @@ import dataclasses
 import streamlit as st
 
 from nnspec_app import lab_ui as ui_lab
-from nnspec_app.ui import TALK_KEY, current_theme, init_state, show_chart, user_errors
+from nnspec_app.ui import TALK_KEY, current_theme, init_state, show_chart, user_errors, wrapping_columns
 from nnspec_core import lab_figures as figs_lab
 from nnspec_core.lab import LabSettings, lab_map, lab_state, lab_walk, snap_target
 from nnspec_core.quadratic import PRESETS
@@ -53,7 +53,7 @@ st.caption(
 preset = st.selectbox("Preset", list(PRESETS), format_func=lambda k: PRESETS[k].title, key="preset",
                       bind="query-params", on_change=ui_lab.apply_preset, args=(st.session_state,))  # fmt: skip
 st.caption(figs_lab.pretty(PRESETS[preset].description))
-left, right = st.columns([1, 3], gap="medium")
+left, right = wrapping_columns("lab_layout", min_width_rem=13).columns([1, 3], gap="medium")  # stack when narrow
 with left:
     vals = ui_lab.controls(st, ui_lab.preset_widget_values(preset), preset)
     lr = ui_lab.resolve_lr(vals["log_lr"], preset, st.session_state)
@@ -75,7 +75,7 @@ with right:
 if st.session_state.get(TALK_KEY):
     cells = [st.container() for _ in range(4)]
 else:
-    with right:
+    with right, wrapping_columns("lab_charts", min_width_rem=20):
         cells = [*st.columns(2), *st.columns(2)]
 with cells[0]:
     fig_map = figs_lab.map_figure(res, pmap, theme)

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from nnspec_app.ui import wrapping_columns
 from nnspec_core._validation import check_matrix
 from nnspec_core.explorer import MAX_EXPLORER_N, ExplorerResult, matrix_key, region_from_box
 from nnspec_core.gallery import GALLERY, GALLERY_TITLES, gallery_matrix
@@ -212,7 +213,8 @@ def cards(st: Any, res: ExplorerResult) -> None:
     s = res.summary
     e = eps_text(res.eps)
     continuous = res.transient.dynamics == "continuous"
-    r1, r2 = st.columns(4), st.columns(4)
+    box = wrapping_columns("mx_cards", min_width_rem=10)  # two rows of four; they wrap on a narrow window
+    r1, r2 = box.columns(4), box.columns(4)
     r1[0].metric("ρ(A) spectral radius", fmt(s.rho, 5), help="Largest |λ|. Discrete time: ‖Aᵏ‖ → 0 iff ρ < 1.")
     r1[1].metric("α(A) spectral abscissa", fmt(s.alpha, 5),
                  help="Largest Re λ. Continuous time: ‖eᵗᴬ‖ → 0 iff α < 0.")  # fmt: skip

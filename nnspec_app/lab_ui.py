@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
+from nnspec_app.ui import wrapping_columns
 from nnspec_core.lab import LabResult, LabSettings, settings_from_preset
 from nnspec_core.lab_figures import bundle, fmt, fmt_pct
 from nnspec_core.quadratic import LAB_COORDS, LAB_OPTIMIZERS, PRESETS
@@ -215,7 +216,7 @@ EP_TEXT = (
 
 def cards(st: Any, r: LabResult) -> None:
     """The six metric cards of the lab (ρ, κ(V), distance to the nearest EP, peak, Kreiss, ‖[H, M]‖)."""
-    box = st.container(key="lab_cards")
+    box = wrapping_columns("lab_cards", min_width_rem=10)  # two rows of three; they wrap on a narrow window
     row1, row2 = box.columns(3), box.columns(3)
     row1[0].metric("ρ(J) spectral radius", fmt(r.rho, 5), help="Largest |μ|. Below 1, ‖Jᵏ‖ → 0 eventually.")
     row1[1].metric("κ(V) eigenvector condition", fmt(r.kappa_V),

@@ -36,8 +36,11 @@ def init_state() -> None:
 def sidebar_common() -> None:
     """Sidebar controls shared by every page (talk theme)."""
     with st.sidebar:
-        st.toggle("Talk theme (large fonts, 16:9)", key=TALK_KEY,
-                  help="Large fonts, thick lines, colour-blind-safe palette; exported files look the same.")
+        st.toggle(
+            "Talk theme (large fonts, 16:9)",
+            key=TALK_KEY,
+            help="Large fonts, thick lines, colour-blind-safe palette; exported files look the same.",
+        )
         if st.session_state.get(TALK_KEY):
             st.radio("Background", ["white", "transparent"], key=BG_KEY, horizontal=True)
 
@@ -49,14 +52,18 @@ def current_theme() -> Theme:
     return DEFAULT_THEME
 
 
-def show_chart(fig: go.Figure, *, key: str, filename: str = "nnspec", on_select: str = "ignore",
-               selection_mode: Any = ("points",)) -> Any:
+def show_chart(
+    fig: go.Figure, *, key: str, filename: str = "nnspec", on_select: str = "ignore", selection_mode: Any = ("points",)
+) -> Any:
     """Display ``fig`` themed, with the modebar download set to SVG at scale 2; return the selection state."""
     theme = current_theme()
     fig = _keep_equal_aspect_window(apply_theme(fig, theme))
     talk = bool(st.session_state.get(TALK_KEY))
-    kwargs: dict[str, Any] = {"key": key, "config": plotly_config(filename=filename),
-                              "theme": None if talk else "streamlit"}
+    kwargs: dict[str, Any] = {
+        "key": key,
+        "config": plotly_config(filename=filename),
+        "theme": None if talk else "streamlit",
+    }
     if talk:  # keep the 16:9 export size on screen so the chart and the exported file look the same
         kwargs["width"] = "content"
     if on_select != "ignore":
@@ -81,6 +88,20 @@ def _keep_equal_aspect_window(fig: go.Figure) -> go.Figure:
             if fig.layout[axis].constrain is None:
                 fig.layout[axis].constrain = "domain"
     return fig
+
+
+def wrapping_columns(key: str, *, min_width_rem: float) -> Any:
+    """A container (``key=key``) whose ``st.columns`` rows wrap when a column would be narrower than ``min_width_rem``.
+
+    Streamlit keeps columns side by side down to a 640 px window; on a narrow window with the sidebar open
+    (e.g. 800 px) charts then shrink to illegible stamps and labels are cut. Rows made directly inside the
+    returned container wrap instead (nested rows are not affected); each column still grows to fill its line.
+    """
+    row = f".st-key-{key} > [data-testid='stLayoutWrapper'] > [data-testid='stHorizontalBlock']"
+    col = f"{row} > [data-testid='stColumn']"
+    css = f"{row} {{flex-wrap: wrap; row-gap: 1rem;}} {col} {{min-width: min(100%, {min_width_rem:g}rem);}}"
+    st.html(f"<style>{css}</style>")
+    return st.container(key=key)
 
 
 @contextlib.contextmanager
