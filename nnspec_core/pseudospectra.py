@@ -57,6 +57,8 @@ SVD_MAX_N = 12
 LANCZOS_TOL = 1e-8
 _KRYLOV_DIM = 100
 _DENSE_RITZ_K = 24
+#: Batches (columns) at most this large get their Ritz values from a dense eigh (less Python work per check).
+_DENSE_RITZ_BATCH = 16
 
 
 # ----------------------------------------------------------------------------------------------
@@ -229,48 +231,51 @@ def schur_form(J: ArrayLike) -> SchurForm:
 
 
 def _schur(A: np.ndarray) -> SchurForm:
-    T, Z = sla.schur(A, output="complex")
+    if np.iscomplexobj(A):
+        T, Z = sla.schur(A, output="complex")
+    else:  # real Schur form then its complex triangularisation: about twice as fast as complex QR
+        T, Z = sla.rsf2csf(*sla.schur(A, output="real"), check_finite=False)
     T = np.triu(T)
     norm = float(sla.svdvals(A)[0])
     return SchurForm(T=T, Z=Z, is_real=not np.iscomplexobj(A), norm=norm)
 
 
-def _backsolve(T: np.ndarray, inv_d: np.ndarray, X: np.ndarray, nb: int = 64, nb2: int = 16) -> None:
-    """In place: column j of X <- (T - z_j I)^{-1} X[:, j]; ``inv_d[k, j] = 1 / (T[k, k] - z_j)``.
+_LEAF = 4  # diagonal blocks solved row by row; everything above them is GEMMs shared by all shifts
 
-    T (n, n) upper triangular is shared by all shifts, so the off-diagonal updates are GEMMs;
-    only the diagonal solves (16 x 16 sub-blocks, one column at a time) differ per shift.
+
+def _backsolve(T: np.ndarray, inv_d: np.ndarray, X: np.ndarray, lo: int = 0, hi: int | None = None) -> None:
+    """In place: column j of X <- (T - z_j I)^{-1} X[:, j] (rows lo:hi); ``inv_d[k, j] = 1 / (T[k, k] - z_j)``.
+
+    T (n, n) upper triangular is shared by all shifts, so the recursive halving turns the off-diagonal
+    updates into GEMMs (large inner dimension, few passes over X); only the 4 x 4 diagonal solves (row by
+    row) differ per shift.
     """
-    n = T.shape[0]
-    for i1 in range(n, 0, -nb):
-        i0 = max(0, i1 - nb)
-        for j1 in range(i1, i0, -nb2):
-            j0 = max(i0, j1 - nb2)
-            for k in range(j1 - 1, j0 - 1, -1):
-                X[k] *= inv_d[k]
-                if k > j0:
-                    X[j0:k] -= T[j0:k, k, None] * X[k]
-            if j0 > i0:
-                X[i0:j0] -= T[i0:j0, j0:j1] @ X[j0:j1]
-        if i0 > 0:
-            X[:i0] -= T[:i0, i0:i1] @ X[i0:i1]
+    hi = T.shape[0] if hi is None else hi
+    if hi - lo <= _LEAF:
+        for k in range(hi - 1, lo - 1, -1):
+            X[k] *= inv_d[k]
+            if k > lo:
+                X[lo:k] -= T[lo:k, k, None] * X[k]
+        return
+    mid = (lo + hi) // 2
+    _backsolve(T, inv_d, X, mid, hi)
+    X[lo:mid] -= T[lo:mid, mid:hi] @ X[mid:hi]
+    _backsolve(T, inv_d, X, lo, mid)
 
 
-def _forwardsolve(L: np.ndarray, inv_d: np.ndarray, X: np.ndarray, nb: int = 64, nb2: int = 16) -> None:
+def _forwardsolve(L: np.ndarray, inv_d: np.ndarray, X: np.ndarray, lo: int = 0, hi: int | None = None) -> None:
     """In place: column j of X <- (L - z_j I)^{-1} X[:, j] for lower triangular L (n, n); as :func:`_backsolve`."""
-    n = L.shape[0]
-    for i0 in range(0, n, nb):
-        i1 = min(n, i0 + nb)
-        for j0 in range(i0, i1, nb2):
-            j1 = min(i1, j0 + nb2)
-            for k in range(j0, j1):
-                X[k] *= inv_d[k]
-                if k < j1 - 1:
-                    X[k + 1 : j1] -= L[k + 1 : j1, k, None] * X[k]
-            if j1 < i1:
-                X[j1:i1] -= L[j1:i1, j0:j1] @ X[j0:j1]
-        if i1 < n:
-            X[i1:] -= L[i1:, i0:i1] @ X[i0:i1]
+    hi = L.shape[0] if hi is None else hi
+    if hi - lo <= _LEAF:
+        for k in range(lo, hi):
+            X[k] *= inv_d[k]
+            if k < hi - 1:
+                X[k + 1 : hi] -= L[k + 1 : hi, k, None] * X[k]
+        return
+    mid = (lo + hi) // 2
+    _forwardsolve(L, inv_d, X, lo, mid)
+    X[mid:hi] -= L[mid:hi, lo:mid] @ X[lo:mid]
+    _forwardsolve(L, inv_d, X, mid, hi)
 
 
 def _col_norms(X: np.ndarray) -> np.ndarray:
@@ -389,6 +394,26 @@ def _ritz_top(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np.ndarr
             y[:, i] = g[:, i] - c[:, i] * y[:, i + 1]
         y /= np.maximum(np.linalg.norm(y, axis=1), tiny)[:, None]
     return np.sqrt(np.maximum(theta, 0.0)), np.abs(y[:, -1]), np.sqrt(np.maximum(theta2, 0.0))
+
+
+def _ritz_top_dense(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As :func:`_ritz_top` by a batched dense ``eigh`` of ``B_k B_k^T`` for every k (cheapest for a few columns)."""
+    k = len(alpha)
+    a = np.stack(alpha, axis=1)  # (m, k)
+    m = a.shape[0]
+    if k == 1:
+        return a[:, 0].copy(), np.ones(m), np.zeros(m)
+    b = np.stack(beta[: k - 1], axis=1)
+    d = a * a
+    d[:, :-1] += b * b
+    e = a[:, 1:] * b
+    G = np.zeros((m, k, k))
+    idx = np.arange(k)
+    G[:, idx, idx] = d
+    G[:, idx[1:], idx[:-1]] = e
+    G[:, idx[:-1], idx[1:]] = e
+    w, X = np.linalg.eigh(G)
+    return np.sqrt(np.maximum(w[:, -1], 0.0)), np.abs(X[:, -1, -1]), np.sqrt(np.maximum(w[:, -2], 0.0))
 
 
 _GAP_PROBES = np.array([0.5, 0.25, 0.1, 0.05, 0.025, 0.01, 1e-3, 1e-4])
@@ -530,7 +555,8 @@ def _gk_chunk(T: np.ndarray, z: np.ndarray, tol: float, max_steps: int) -> tuple
             alpha.append(a)
             beta.append(b)
             if step in checks or step == max_steps:
-                s, x_last, s2 = _ritz_top_fast(alpha, beta)
+                ritz = _ritz_top_dense if b.size <= _DENSE_RITZ_BATCH else _ritz_top_fast
+                s, x_last, s2 = ritz(alpha, beta)
                 bad = ~(np.isfinite(s) & np.isfinite(b) & (s > 0))
                 conv = ~bad & _converged(s, b * x_last, s2, tol)
                 done = live & (bad | conv | (step == max_steps))
