@@ -703,6 +703,8 @@ class _WindowProduct:
 
 #: Up to this many parameters the Hessian rows are computed in one vmap batch (else chunks of 16).
 _HESSIAN_ONE_CHUNK = 96
+#: Below this state dimension an analysis takes a few ms and handing it to a worker thread costs more than it saves.
+_PIPELINE_MIN_DIM = 64
 #: Above this size the spectral norm uses Lanczos bidiagonalisation (``svds``) instead of a full SVD.
 _NORM2_DENSE_MAX = 256
 
@@ -798,7 +800,8 @@ class Trainer:
         False trains without any operator analysis (records carry only losses, gradient norm, accuracy):
         replays and timing baselines.
     workers : int, optional
-        Dense analyses that :meth:`run` keeps in flight at once (default ``min(2, cpu_count)``). With
+        Dense analyses that :meth:`run` keeps in flight at once (default ``min(2, cpu_count)``; state
+        dimensions below 64 always run inline, where a thread hand-off costs more than it saves). With
         ``workers > 1`` the analysis of step t (Hessian, J, eig, kappa(V), transient) runs in a worker
         thread while the main thread measures and takes the next torch steps (LAPACK, BLAS and torch release
         the GIL, so two analyses use two cores). Records are still produced in step order and are identical
@@ -897,7 +900,8 @@ class Trainer:
         if self.status == "paused":
             return
         self._pause_requested = False
-        depth = self.workers if (self.analyse and self.path == "dense") else 1
+        pipelined = self.analyse and self.path == "dense" and self.state_dim >= _PIPELINE_MIN_DIM
+        depth = self.workers if pipelined else 1
         pool = ThreadPoolExecutor(depth, thread_name_prefix="nnspec-analysis") if depth > 1 else None
         pending: deque[_Pending] = deque()
         n, halt = 0, False

@@ -61,7 +61,7 @@ def test_advance_in_chunks_equals_one_run():
 
 def test_advance_pauses_and_resumes_with_time_budget():
     for workers in (1, 2):
-        tr = Trainer(TrainConfig(optimizer="gd", **SMALL), workers=workers)
+        tr = Trainer(TrainConfig(optimizer="heavy_ball", **{**SMALL, "width": 10}), workers=workers)  # d = 82
         n = live.advance(tr, max_seconds=1e-9)  # the budget is spent after the first record (+ steps in flight)
         assert n == workers and tr.status == "paused" and tr.t == n == len(tr.records)
         assert live.advance(tr, max_records=2) == 2 and tr.t == n + 2

@@ -312,7 +312,7 @@ def test_analysis_failure_is_recorded_as_divergence(monkeypatch, workers):
     import nnspec_core.training as training
 
     real = training.snapshot_operator
-    ref = train(_cfg("heavy_ball", steps=5))  # without the failure
+    ref = train(_cfg("heavy_ball", steps=5, width=10))  # without the failure
 
     def flaky(config, H, state, *, step, **kw):
         if step == 3:  # the analysis of step t = 2 (torch step t + 1), whichever thread runs it
@@ -320,7 +320,7 @@ def test_analysis_failure_is_recorded_as_divergence(monkeypatch, workers):
         return real(config, H, state, step=step, **kw)
 
     monkeypatch.setattr(training, "snapshot_operator", flaky)
-    tr = Trainer(_cfg("heavy_ball", steps=5), workers=workers)
+    tr = Trainer(_cfg("heavy_ball", steps=5, width=10), workers=workers)  # d = 82: pipelined
     recs = list(tr.run())
     res = tr.result()
     assert res.diverged and res.diverged_step == 2 and recs[-1].step == 2
@@ -336,7 +336,7 @@ def test_analysis_failure_is_recorded_as_divergence(monkeypatch, workers):
 # --------------------------------------------------------------------------- streaming and control
 @pytest.mark.parametrize("workers", [1, 2])
 def test_pause_resume_stop_and_streaming_equals_one_shot(workers):
-    cfg = _cfg("heavy_ball", steps=11)
+    cfg = _cfg("heavy_ball", steps=11, width=10)  # state dimension 82: analyses go to the workers
     one_shot = train(cfg)
     extra = workers - 1  # steps already taken when the pause arrives; their records still come
     tr = Trainer(cfg, workers=workers)
@@ -472,11 +472,14 @@ def test_cross_entropy_multiclass_runs():
     [
         dict(optimizer="adam", coords="full", analyze_every=1, realized_horizon=3, transient_k=12),
         dict(optimizer="nesterov", coords="history", analyze_every=2, realized_horizon=2, transient_k=6),
-        dict(optimizer="rmsprop", batch_size=16, analyze_every=1, realized_horizon=4, transient_k=8),
+        dict(optimizer="rmsprop", coords="full", batch_size=16, analyze_every=1, realized_horizon=4, transient_k=8),
     ],
 )
 def test_workers_give_identical_records_and_snapshots(over):
-    cfg = _cfg(steps=9, keep_snapshots=True, **over)
+    from nnspec_core.training import _PIPELINE_MIN_DIM
+
+    cfg = _cfg(steps=9, keep_snapshots=True, width=10, **over)
+    assert Trainer(cfg).state_dim >= _PIPELINE_MIN_DIM  # the analyses really go to worker threads
     results = []
     for workers in (1, 2, 3):
         tr = Trainer(cfg, workers=workers)
@@ -497,7 +500,7 @@ def test_workers_give_identical_records_and_snapshots(over):
 
 
 def test_workers_divergence_keeps_every_step_in_order():
-    cfg = _cfg("heavy_ball", lr=40.0, steps=300, divergence_loss=1e6)
+    cfg = _cfg("heavy_ball", lr=40.0, steps=300, divergence_loss=1e6, width=10)
     one = train(cfg)
     tr = Trainer(cfg, workers=2)
     recs = list(tr.run())
