@@ -8,10 +8,18 @@ perturbation after k steps (2-norm, k in steps). Bounds (Kreiss matrix theorem a
 Algorithm for dense ``J`` (exact to the stated tolerance, no k-fold SVDs): write k in base
 ``s = ceil((K+1)^(1/L))`` (L = 4 digits), form the ``~L (s - 1)`` powers ``J^(d s^i)`` once, then run
 Golub-Kahan-Lanczos for ``sigma_max(J^k)`` for *all* k simultaneously, one column per k, each step being a
-few GEMMs shared by the columns (each formed power acts on ~K/s columns at once). Each ``||J^k||`` is
-converged to ``|s - ||J^k||| <= tol * s`` (Lanczos residual bound or Kato-Temple with the second Ritz value);
-the rare column that does not converge gets an exact SVD. Requested log-spaced ``k`` (``k=``) use repeated
-squaring instead (~log2 K formed powers).
+few GEMMs shared by the columns (each formed power acts on ~K/s columns at once). The Lanczos vectors are
+stored as rows, so both ``P v`` and ``P^H u`` are ``rows @ P``-type GEMMs in the fast BLAS layout (column
+vectors with ``P.T @ X`` were 2x slower for the adjoint). Each ``||J^k||`` is converged to
+``|s - ||J^k||| <= tol * s`` (Lanczos residual bound or Kato-Temple with the second Ritz value); converged
+columns leave the batch, and the rare column that does not converge gets an exact SVD. ``||J^0|| = 1``
+without any work. Requested steps (``k=``, e.g. log-spaced) use repeated squaring instead (~log2 K formed
+powers).
+
+Cost at n = 771, 1 BLAS thread: ~11 GEMMs to form the powers plus 2 x ~2.9 matrix-vector products per k and
+Lanczos step. Lanczos needs 3-9 steps when the top singular values of J^k are well separated (the Adam
+"full" operator of a trained MLP: ~0.4 s CPU for all k <= 200) and ~40-48 steps when they are within
+0.3-2 % of each other (the synthetic Adam operator of benchmarks/bench_transient.py: ~2.2 s CPU).
 """
 
 from __future__ import annotations
@@ -241,7 +249,9 @@ def power_norms(
     k : array_like of int, shape (m,), optional
         Arbitrary non-negative steps (e.g. log-spaced up to 10^6): evaluated by repeated squaring.
     tol : float
-        Relative accuracy of each value on the dense Lanczos path.
+        Relative accuracy of each value on the dense Lanczos path: ``|value - ||J^k||_2| <= tol ||J^k||_2``
+        (residual / Kato-Temple test; observed errors are 1e-13 .. 5e-11 for the default 1e-10). Small
+        ``n <= 48`` or ``k_max <= 3`` use exact SVDs of the formed powers.
 
     Returns
     -------
