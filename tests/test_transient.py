@@ -81,8 +81,9 @@ def test_adam_full_operator(rng):
     np.testing.assert_allclose(power_norms(J, 0, k=ks), ref_norms(J, ks), rtol=1e-8)
 
 
-def test_log_spaced_k_by_repeated_squaring(rng):
-    A = nonnormal(rng, 60, rho=0.999)
+@pytest.mark.parametrize("complex_", [False, True])
+def test_log_spaced_k_by_repeated_squaring(rng, complex_):
+    A = nonnormal(rng, 60, rho=0.999, complex_=complex_)
     ks = np.unique(np.round(np.logspace(0, 3.3, 25)).astype(int))
     np.testing.assert_allclose(power_norms(A, 0, k=ks), ref_norms(A, ks), rtol=1e-8)
     np.testing.assert_allclose(power_norms(A, 0, k=[7, 0, 7, 3]), ref_norms(A, [7, 0, 7, 3]), rtol=1e-8)
