@@ -389,3 +389,111 @@ def test_defective_and_exact_eigenvalue_shift_are_fine():
     s = sigma_min_grid(J, np.array([0.5, 0.6]), np.array([0.0]), method="schur-lanczos")
     assert s[0, 0] == 0.0 or s[0, 0] < 1e-15
     assert s[0, 1] == pytest.approx(sla.svdvals(0.6 * np.eye(6) - J)[-1], rel=1e-6)
+
+
+# ---------------------------------------------------------------------------------------------- dense engine parts
+def _dense_ritz(alpha, beta):
+    """Top two singular values of the upper bidiagonal B_k (diag alpha, superdiag beta[:-1]) and |x_k|."""
+    k = len(alpha)
+    out = []
+    for j in range(alpha[0].size):
+        B = np.diag([a[j] for a in alpha]) + np.diag([b[j] for b in beta[: k - 1]], 1)
+        w, X = np.linalg.eigh(B @ B.T)
+        out.append((np.sqrt(w[-1]), abs(X[-1, -1]), np.sqrt(max(w[-2], 0.0)) if k > 1 else 0.0))
+    return np.array(out).T
+
+
+@pytest.mark.parametrize("k", [1, 2, 3, 7, 19, 40])
+def test_fast_ritz_check_matches_dense_eigh(rng, k):
+    from nnspec_core.pseudospectra import _ritz_top_dense, _ritz_top_fast
+
+    m = 60
+    alpha = [np.abs(rng.standard_normal(m)) * np.exp(rng.uniform(-3, 3, m)) for _ in range(k)]
+    beta = [np.abs(rng.standard_normal(m)) * np.exp(rng.uniform(-6, 1, m)) for _ in range(k)]
+    s_ref, x_ref, s2_ref = _dense_ritz(alpha, beta)
+    for ritz in (_ritz_top_fast, _ritz_top_dense):
+        s, x_last, s2 = ritz(alpha, beta)
+        np.testing.assert_allclose(s, s_ref, rtol=1e-12)
+        # residual beta_k |x_k| agrees wherever it is above rounding noise relative to s
+        res, res_ref = beta[-1] * x_last, beta[-1] * x_ref
+        floor = 1e-12 * s_ref
+        np.testing.assert_allclose(np.maximum(res, floor), np.maximum(res_ref, floor), rtol=1e-3)
+        # s2 never under-estimates the second Ritz value: the Kato-Temple gap s - s2 is never over-estimated
+        assert np.all(s2 >= s2_ref * (1 - 1e-12))
+        assert np.all(s2 <= s * (1 + 1e-12))
+
+
+def test_fast_ritz_gap_bound_is_useful_for_separated_values():
+    from nnspec_core.pseudospectra import _ritz_top_fast
+
+    # B = diag(3, 1, 1): s1 = 3, s2 = 1: the bound must certify a gap of at least half the true one
+    alpha = [np.array([3.0]), np.array([1.0]), np.array([1.0])]
+    beta = [np.array([0.0]), np.array([0.0]), np.array([0.5])]
+    s, x_last, s2 = _ritz_top_fast(alpha, beta)
+    assert s[0] == pytest.approx(3.0, rel=1e-14)
+    assert x_last[0] < 1e-12  # top singular vector is e_1: converged, zero residual
+    assert 1.0 <= s2[0] and s[0] - s2[0] >= 0.5 * (3.0 - 1.0)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 8, 9, 33])
+def test_batched_shifted_triangular_solves(rng, n):
+    from nnspec_core.pseudospectra import _ShiftedTriangular
+
+    T = np.triu(rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n))) / np.sqrt(n) + 3 * np.eye(n)
+    z = rng.standard_normal(5) + 1j * rng.standard_normal(5)
+    X = rng.standard_normal((n, 5)) + 1j * rng.standard_normal((n, 5))
+    op = _ShiftedTriangular(T, z)
+    Y = op.solve(X)
+    W = op.solve_h(X.copy())
+    for j in range(5):
+        M = T - z[j] * np.eye(n)
+        np.testing.assert_allclose(Y[:, j], np.linalg.solve(M, X[:, j]), rtol=1e-12, atol=1e-13)
+        np.testing.assert_allclose(W[:, j], np.linalg.solve(M.conj().T, X[:, j]), rtol=1e-12, atol=1e-13)
+
+
+@pytest.mark.parametrize("complex_", [False, True])
+def test_lanczos_n64_every_point_including_exact_eigenvalues(rng, complex_):
+    A = rng.standard_normal((64, 64)) / 8 + np.diag(np.ones(63), 1)
+    if complex_:
+        A = A + 1j * rng.standard_normal((64, 64)) / 8
+    ev = np.linalg.eigvals(A)
+    re = np.linspace(ev.real.min() - 0.5, ev.real.max() + 0.5, 9)
+    im = np.linspace(ev.imag.min() - 0.5, ev.imag.max() + 0.5, 8)
+    got = sigma_min_grid(A, re, im, method="schur-lanczos")
+    ref = brute(A, re, im)
+    mask = ref > 1e-12 * np.linalg.norm(A, 2)
+    assert mask.all()
+    np.testing.assert_allclose(got, ref, rtol=1e-6)
+    # shifts exactly at (rounded) eigenvalues: sigma_min is at the rounding level, never garbage or NaN
+    S = schur_form(A)
+    lam = np.diag(S.T)[:4]
+    pts = sigma_min_points(None, lam, schur=S)
+    assert np.all(np.isfinite(pts)) and np.all(pts <= 1e-12 * np.linalg.norm(A, 2))
+
+
+def test_lanczos_jordan_block_and_real_schur_of_real_matrix():
+    J = jordan(40, 0.25)
+    S = schur_form(J)
+    assert S.T.dtype == np.complex128 and S.is_real
+    np.testing.assert_allclose(S.Z @ S.T @ S.Z.conj().T, J, atol=1e-13)
+    np.testing.assert_allclose(S.Z.conj().T @ S.Z, np.eye(40), atol=1e-13)
+    assert np.all(np.tril(S.T, -1) == 0)
+    re, im = np.linspace(-0.8, 1.3, 8), np.linspace(0.0, 1.1, 5)
+    got = sigma_min_grid(J, re, im, method="schur-lanczos")
+    ref = brute(J, re, im)
+    mask = ref > 1e-12
+    np.testing.assert_allclose(got[mask], ref[mask], rtol=1e-6)
+
+
+def test_single_blas_thread_engine_restores_the_caller_setting(rng):
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    A = random_nonnormal(rng, 40)
+    re, im = np.linspace(-2, 2, 24), np.linspace(-2, 2, 24)  # 24 * 12 shifts * n = 40: above the threshold
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+        got = sigma_min_grid(A, re, im, method="schur-lanczos")
+        after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert after == before
+    sub = (slice(None, None, 5), slice(None, None, 5))  # spot-check a sub-grid against the dense SVD
+    np.testing.assert_allclose(got[sub], brute(A, re[::5], im[::5]), rtol=1e-6)
