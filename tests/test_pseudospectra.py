@@ -494,6 +494,7 @@ def test_single_blas_thread_engine_restores_the_caller_setting(rng):
         before = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
         got = sigma_min_grid(A, re, im, method="schur-lanczos")
         after = [p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"]
+    assert before and set(before) == {2}
     assert after == before
     sub = (slice(None, None, 5), slice(None, None, 5))  # spot-check a sub-grid against the dense SVD
     np.testing.assert_allclose(got[sub], brute(A, re[::5], im[::5]), rtol=1e-6)
