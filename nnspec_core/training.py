@@ -59,7 +59,7 @@ import torch
 
 from nnspec_core._validation import MAX_DENSE_DIM, check_choice, check_scalar
 from nnspec_core.data import CLASSIFICATION, DATASETS, Dataset, make_dataset
-from nnspec_core.functional import flat_optimizer_state, torch_optimizer
+from nnspec_core.functional import STATE_KEYS, flat_optimizer_state, step_map, torch_optimizer
 from nnspec_core.hessian import flat_hessian, flat_loss_fn
 from nnspec_core.models import (
     ACTIVATIONS,
@@ -93,15 +93,6 @@ __all__ = [
 ]
 
 TRAIN_OPTIMIZERS = ("gd", "heavy_ball", "nesterov", "rmsprop", "adam", "adamw")
-#: torch state keys per optimizer, in the order they are stacked after theta (matrix-free path).
-_STATE_KEYS = {
-    "gd": (),
-    "heavy_ball": ("momentum_buffer",),
-    "nesterov": ("momentum_buffer",),
-    "rmsprop": ("square_avg",),
-    "adam": ("exp_avg", "exp_avg_sq"),
-    "adamw": ("exp_avg", "exp_avg_sq"),
-}
 STATUSES = ("ready", "running", "paused", "stopped", "diverged", "finished")
 
 
@@ -647,20 +638,11 @@ def _state_scale(op: UpdateOperator, config: TrainConfig, state: dict) -> np.nda
 def _step_map(config: TrainConfig, f, state: dict, step: int, coords: str):
     """``(fn, z0)``: the exact torch step ``z -> z_next`` in ``coords`` (raw scaling) and the state z_t.
 
-    Built with the step maps of :mod:`nnspec_core.functional` that define the autodiff ground truth.
+    :func:`nnspec_core.functional.step_map`, the map that defines the autodiff ground truth.
     """
-    from nnspec_core import functional as F
-
-    c = config
-    h = F._hyper(c.optimizer, **c.operator_hyper(), step=step)
-    theta = torch.as_tensor(state["theta"])
-    grad_fn = torch.func.grad(f)
-    if c.optimizer in ("gd", "heavy_ball", "nesterov"):
-        return F._momentum_map(c.optimizer, grad_fn, theta, lambda k: torch.as_tensor(state[k]), h, coords)
-    if c.optimizer == "rmsprop":
-        return F._rmsprop_map(grad_fn, theta, torch.as_tensor(state["square_avg"]), h, coords, "raw")
-    m, v = torch.as_tensor(state["exp_avg"]), torch.as_tensor(state["exp_avg_sq"])
-    return F._adam_map(c.optimizer, grad_fn, theta, m, v, h, coords, "raw")
+    return step_map(
+        config.optimizer, f, state["theta"], state, **config.operator_hyper(), step=step, coords=coords, scaling="raw"
+    )
 
 
 class _WindowProduct:
@@ -1061,7 +1043,7 @@ class Trainer:
         st = flat_optimizer_state(self.optimizer, self.params)
         st.pop("step", None)
         state = {k: np.asarray(v, dtype=np.float64) for k, v in st.items()}
-        for key in _STATE_KEYS[self.config.optimizer]:
+        for key in STATE_KEYS[self.config.optimizer]:
             state.setdefault(key, np.zeros(self.n_params))
         state["theta"] = theta.numpy().astype(np.float64)
         state["grad"] = g.numpy().astype(np.float64)
