@@ -33,7 +33,14 @@ from numpy.typing import ArrayLike
 
 from nnspec_core._validation import check_matrix, check_scalar
 from nnspec_core.blocks import eig2x2, kappa2x2, sigma_max2x2
-from nnspec_core.pseudospectra import _converged, _kappa_unit, _resolve, _ritz_top, kreiss_constant
+from nnspec_core.pseudospectra import (
+    _converged,
+    _kappa_unit,
+    _resolve,
+    _ritz_top,
+    _single_blas_thread,
+    kreiss_constant,
+)
 
 __all__ = ["TransientResult", "power_norms", "transient_growth", "expm_norms"]
 
@@ -41,6 +48,10 @@ __all__ = ["TransientResult", "power_norms", "transient_growth", "expm_norms"]
 DIRECT_MAX_N = 48
 #: Digits of k (base ceil((K+1)^(1/L))) on the Lanczos path: more levels = fewer formed powers, wider GEMMs.
 _LEVELS = 4
+#: From this n on the batched Lanczos runs under one BLAS thread (threadpoolctl, restored on exit) ...
+_SINGLE_THREAD_MIN_N = 256
+#: ... and so does the forming of the powers below this n (larger GEMMs gain from BLAS threads).
+_THREADED_POWERS_MIN_N = 1025
 #: Relative accuracy of each ||J^k||_2 on the Lanczos path.
 POWER_TOL = 1e-10
 
@@ -163,44 +174,64 @@ def _gk_sigma_max(
 
 
 def _power_norms_dense(A: np.ndarray, ks: np.ndarray, tol: float) -> np.ndarray:
-    """||A^k||_2 for the integer array ks (sorted unique, >= 0)."""
+    """||A^k||_2 for the integer array ks (sorted unique, >= 0).
+
+    From ``n >= _SINGLE_THREAD_MIN_N`` the batched Lanczos runs under one BLAS thread (its GEMMs are narrow and
+    many: with other work on the 2 cores, threaded BLAS was measured 3-5x slower in wall time), and so does the
+    forming of the powers up to ``n <= _THREADED_POWERS_MIN_N - 1`` (larger GEMMs gain from threads).
+    """
     n = A.shape[0]
-    kmax = int(ks.max())
-    if n <= DIRECT_MAX_N or kmax <= 3:
+    if n <= DIRECT_MAX_N or int(ks.max()) <= 3:
         return _power_norms_direct(A, ks)
+    single = n >= _SINGLE_THREAD_MIN_N
     with np.errstate(over="ignore", invalid="ignore"):
-        contiguous = ks.size == kmax + 1
-        factors: list[tuple[np.ndarray, np.ndarray]] = []
-        if contiguous:  # k in base s with L digits, s = ceil((K+1)^(1/L)): about L (s - 1) formed powers
-            s = max(2, math.ceil((kmax + 1) ** (1.0 / _LEVELS) - 1e-9))
-            base, rest = A, ks.copy()  # base = A^(s^i) at level i
-            while np.any(rest):
-                digit = rest % s
-                rest = rest // s
-                last = not np.any(rest)
-                P = base
-                for d in range(1, int(digit.max()) + 1 if last else s):
-                    P = P @ base if d > 1 else base  # A^(d s^i)
-                    cols = np.flatnonzero(digit == d)
-                    if cols.size:
-                        factors.append((P, cols))
-                if not last:
-                    base = P @ base  # A^(s^(i+1)) = A^((s-1) s^i) A^(s^i)
-        else:  # repeated squaring: A^(2^i)
-            P = A.copy()
-            for i in range(int(kmax).bit_length()):
-                if i > 0:
-                    P = P @ P
-                factors.append((P, np.flatnonzero((ks >> i) & 1)))
-        finite = all(np.all(np.isfinite(P)) for P, _ in factors)
+        with _single_blas_thread(single and n < _THREADED_POWERS_MIN_N):
+            factors = _formed_powers(A, ks)
+            finite = all(np.all(np.isfinite(P)) for P, _ in factors)
+            if finite and not (single and n >= _THREADED_POWERS_MIN_N):
+                return _lanczos_norms(A, ks, factors, tol)
         if not finite:  # overflow of a formed power: fall back to one product per k (values inf where overflowed)
             return _power_norms_direct(A, ks)
-        s_k, ok = _gk_sigma_max(factors, n, ks.size, A.dtype, tol)
-        s_k[ks == 0] = 1.0  # ||J^0|| = ||I|| = 1: no SVD of the identity
-        for i in np.flatnonzero(~ok & (ks > 0)):
-            out_k = np.linalg.matrix_power(A, int(ks[i]))
-            s_k[i] = sla.svdvals(out_k, check_finite=False)[0] if np.all(np.isfinite(out_k)) else np.inf
-        return s_k
+        with _single_blas_thread(True):
+            return _lanczos_norms(A, ks, factors, tol)
+
+
+def _formed_powers(A: np.ndarray, ks: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Formed powers of A and, for each, the indices into ks of the k whose product uses it."""
+    kmax = int(ks.max())
+    factors: list[tuple[np.ndarray, np.ndarray]] = []
+    if ks.size == kmax + 1:  # all k: k in base s with L digits, s = ceil((K+1)^(1/L)): ~L (s - 1) formed powers
+        s = max(2, math.ceil((kmax + 1) ** (1.0 / _LEVELS) - 1e-9))
+        base, rest = A, ks.copy()  # base = A^(s^i) at level i
+        while np.any(rest):
+            digit = rest % s
+            rest = rest // s
+            last = not np.any(rest)
+            P = base
+            for d in range(1, int(digit.max()) + 1 if last else s):
+                P = P @ base if d > 1 else base  # A^(d s^i)
+                cols = np.flatnonzero(digit == d)
+                if cols.size:
+                    factors.append((P, cols))
+            if not last:
+                base = P @ base  # A^(s^(i+1)) = A^((s-1) s^i) A^(s^i)
+    else:  # requested k: repeated squaring A^(2^i)
+        P = A
+        for i in range(kmax.bit_length()):
+            if i > 0:
+                P = P @ P
+            factors.append((P, np.flatnonzero((ks >> i) & 1)))
+    return factors
+
+
+def _lanczos_norms(A: np.ndarray, ks: np.ndarray, factors: list, tol: float) -> np.ndarray:
+    """Batched Lanczos over the formed powers; exact SVDs for the rare unconverged k; ||A^0|| = 1."""
+    s_k, ok = _gk_sigma_max(factors, A.shape[0], ks.size, A.dtype, tol)
+    s_k[ks == 0] = 1.0  # ||J^0|| = ||I|| = 1: no SVD of the identity
+    for i in np.flatnonzero(~ok & (ks > 0)):
+        out_k = np.linalg.matrix_power(A, int(ks[i]))
+        s_k[i] = sla.svdvals(out_k, check_finite=False)[0] if np.all(np.isfinite(out_k)) else np.inf
+    return s_k
 
 
 def _power_norms_direct(A: np.ndarray, ks: np.ndarray) -> np.ndarray:

@@ -156,6 +156,30 @@ def test_overflow_on_lanczos_path_gives_inf(rng, sampled):
     np.testing.assert_allclose(got[fin], ref[fin], rtol=1e-8)
 
 
+@pytest.mark.parametrize("sampled", [False, True])
+def test_single_blas_thread_path_is_exact_and_restores_threads(rng, sampled, monkeypatch):
+    # n >= 256: powers and Lanczos run under threadpool_limits(1); values exact, the caller's limits restored
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    import nnspec_core.transient as tr
+
+    seen, engine = [], tr._gk_sigma_max
+
+    def spy(*args, **kwargs):
+        seen.append(max(d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"))
+        return engine(*args, **kwargs)
+
+    monkeypatch.setattr(tr, "_gk_sigma_max", spy)
+    A = nonnormal(rng, 260)
+    ks = np.arange(25) if not sampled else np.array([0, 1, 2, 5, 9, 24])
+    with threadpool_limits(limits=2, user_api="blas"):  # a caller that allows 2 BLAS threads
+        before = [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"]
+        got = power_norms(A, 24) if not sampled else power_norms(A, 0, k=ks)
+        assert [d["num_threads"] for d in threadpool_info() if d["user_api"] == "blas"] == before
+    assert 2 in before and seen == [1]
+    np.testing.assert_allclose(got, ref_norms(A, ks), rtol=1e-8)
+
+
 def test_k0_is_one_without_svd(rng, monkeypatch):
     # ||J^0|| = ||I|| = 1 exactly; the Lanczos path must not SVD the identity (issue 4: 63 ms at n = 771)
     import nnspec_core.transient as tr
