@@ -8,11 +8,13 @@ from ``nnspec_core.live`` → ``show_chart``. The Step and "Run to the end" butt
 import streamlit as st
 
 from nnspec_app import live_ui
+from nnspec_app.runtime import warm_up
 from nnspec_app.ui import init_state, user_errors
 from nnspec_core.training import TrainConfig
 
 st.set_page_config(layout="wide")  # the entry point's layout does not reach pages in Streamlit 1.67
 init_state()
+st.cache_resource(show_spinner=False)(warm_up)()  # torch.optim's slow first load, in the background, once
 live_ui.init_run_state()
 st.title("Live Training")
 st.caption(

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from nnspec_app.ui import current_theme, show_chart
+from nnspec_app.ui import current_theme, show_chart, wrapping_columns
 from nnspec_core import live
 from nnspec_core.data import CLASSIFICATION, DATASETS
 from nnspec_core.export import bundle_zip, figure_html
@@ -260,7 +260,8 @@ def downloads(result: TrainingResult, step: int | None, figs: dict[str, Any]) ->
     """CSV / JSON / NPZ of the run, per-figure HTML and the "Download everything" zip (all built on click)."""
     theme = current_theme()
     tag = f"{result.config.optimizer}_step{result.records[-1].step if result.records else 0}"
-    c1, c2, c3, c4 = st.columns(4)
+    box = wrapping_columns("lt_downloads", min_width_rem=10)  # the buttons wrap instead of cutting their labels
+    c1, c2, c3, c4 = box.columns(4)
     c1.download_button("Metrics (CSV)", data=lambda: result.to_csv().encode(), file_name=f"metrics_{tag}.csv",
                        mime="text/csv", key="lt_dl_csv", on_click="ignore")  # fmt: skip
     c2.download_button("Metrics (JSON)", data=lambda: result.to_json().encode(), file_name=f"metrics_{tag}.json",
@@ -276,7 +277,7 @@ def downloads(result: TrainingResult, step: int | None, figs: dict[str, Any]) ->
                        mime="application/zip", key="lt_dl_zip", on_click="ignore", type="primary",
                        help="All figures as PNG, SVG, PDF and HTML, the data, the settings and the CLI command "
                        "(python -m nnspec_core train ...). Building it takes a few seconds.")  # fmt: skip
-    cols = st.columns(len(figs))
+    cols = box.columns(len(figs))
     for col, (name, fig) in zip(cols, figs.items(), strict=True):
         col.download_button(f"{name} (HTML)", data=lambda f=fig, n=name: figure_html(f, filename=f"live_{n}").encode(),
                             file_name=f"live_{name}_{tag}.html", mime="text/html", key=f"lt_html_{name}",
@@ -322,7 +323,7 @@ def _path_caption(tr: Trainer, view: live.StepView | None) -> str:
 
 def _metrics(result: TrainingResult, step: int | None) -> None:
     rec = next((r for r in result.records if r.step == step), result.records[-1])
-    cols = st.columns(5)
+    cols = wrapping_columns("lt_metrics", min_width_rem=8).columns(5)
     cols[0].metric("step", f"{rec.step}")
     cols[1].metric("train loss", live.fmt_num(rec.loss_train, 3))
     cols[2].metric("ρ(J)", live.fmt_num(rec.rho, 3))
@@ -380,7 +381,7 @@ def _panel() -> None:
         figs["spectrum"] = live.spectrum_figure(view, theme=theme, uirevision=f"spectrum-{tag}")
         figs["transient"] = live.transient_figure(view, theme=theme, uirevision=f"transient-{tag}")
         figs["fit"] = live.fit_figure(fit, theme=theme, uirevision=f"fit-{tag}")
-    left, right = st.columns(2, gap="medium")
+    left, right = wrapping_columns("lt_main", min_width_rem=22).columns(2, gap="medium")  # stacked when narrow
     with left:  # the run over time: clicking a step selects it everywhere
         for name in ("loss", "indicators"):
             fig, key = figs[name], f"lt_chart_{name}"
@@ -395,7 +396,7 @@ def _panel() -> None:
             show_chart(figs["spectrum"], key="lt_chart_spectrum", filename="live_spectrum")
             show_chart(figs["transient"], key="lt_chart_transient", filename="live_transient")
     if view is not None:
-        fit_col, text_col = st.columns(2, gap="medium")
+        fit_col, text_col = wrapping_columns("lt_fit", min_width_rem=22).columns(2, gap="medium")
         with fit_col:
             show_chart(figs["fit"], key="lt_chart_fit", filename="live_fit")
         with text_col:

@@ -169,3 +169,16 @@ def test_extreme_settings_never_crash(params):
     res = at.session_state["lt_trainer"].result()
     assert res.status in ("finished", "diverged") and len(res.records) >= 1
     assert res.diverged == any("Diverged at step" in e.value for e in at.error)
+
+
+def test_warm_up_loads_torch_optim_in_the_background():
+    """The Live Training page starts this once per server, so the first ▶ Start does not wait for torch.optim."""
+    import sys
+
+    from nnspec_app.runtime import warm_up
+
+    thread = warm_up()
+    assert thread.daemon and thread.name == "nnspec-warm-up"
+    thread.join(120)
+    assert not thread.is_alive()
+    assert "torch.optim" in sys.modules
