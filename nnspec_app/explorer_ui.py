@@ -30,6 +30,10 @@ UPLOAD_ID = "mx_upload_id"
 SOURCES = ("Gallery", "Upload a file", "Paste numbers")
 OPT_NAMES = {"gd": "gradient descent", "heavy_ball": "heavy ball", "nesterov": "Nesterov", "rmsprop": "RMSProp",
              "adam": "Adam (frozen M)", "adamw": "AdamW (frozen M)"}  # fmt: skip
+#: How the gallery parameters read in the "Current matrix" line (the widgets' symbols, not the code's names).
+PARAM_NAMES = {"k": "superdiagonals k", "lam": "λ", "lower": "below diagonal", "diag": "diagonal",
+               "upper": "above diagonal", "rho": "ρ", "s": "non-normal part s", "radius": "spectral radius",
+               "lr": "η", "momentum": "β", "kappa_H": "κ(H)"}  # fmt: skip
 LIMITS_TEXT = (
     f"Limits: square matrices from 2 × 2 up to {MAX_EXPLORER_N} × {MAX_EXPLORER_N}, real or complex, finite "
     f"entries only; files up to {MAX_UPLOAD_BYTES // 2**20} MB ({', '.join(SUPPORTED_EXTENSIONS)}). "
@@ -135,6 +139,12 @@ def gallery_controls(st: Any) -> tuple[str, dict]:
     return key, p
 
 
+def _param_text(name: str, value: Any) -> str:
+    if name == "optimizer":
+        return OPT_NAMES.get(value, str(value))
+    return fmt(value) if isinstance(value, float) else str(value)
+
+
 def use_gallery(session: MutableMapping, key: str, params: dict, build: Callable = gallery_matrix) -> None:
     """Make the gallery matrix current (an invalid combination is refused like a bad file)."""
     try:
@@ -143,7 +153,7 @@ def use_gallery(session: MutableMapping, key: str, params: dict, build: Callable
     except (ValueError, TypeError) as err:
         refuse(session, "The gallery matrix", err)
         return
-    shown = ", ".join(f"{k} = {fmt(v) if isinstance(v, float) else v}" for k, v in g.params.items() if k != "coeffs")
+    shown = ", ".join(f"{PARAM_NAMES.get(k, k)} = {_param_text(k, v)}" for k, v in g.params.items() if k != "coeffs")
     set_current(session, g.A, f"{g.title} ({shown}; {g.A.shape[0]} × {g.A.shape[1]})")
 
 

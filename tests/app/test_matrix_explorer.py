@@ -79,7 +79,11 @@ def test_gallery_matrices_render():
         at.selectbox(key="mx_gallery").set_value(key).run()
         assert not at.exception and not at.error, key
         assert at.session_state[ui.CURRENT]["A"].shape[0] in (6, 12), key  # optimizers: state [theta; b]
-        assert "× " in " ".join(x.value for x in at.markdown)
+        shown = next(x.value for x in at.markdown if x.value.startswith("**Current matrix:**"))
+        assert "× " in shown
+        # parameters read as on the widgets (λ, ρ, η, β, κ(H)), never as code names (lam, rho, kappa_H)
+        code_names = ("lam =", "rho =", "lr =", "kappa_H =", "momentum =", "heavy_ball")
+        assert not any(name in shown for name in code_names), shown
         assert len(at.metric) == 8 and len(at.get("plotly_chart")) == 2, key
     # an impossible combination (a 2n x 2n operator above the size limit) is refused, the matrix stays
     before = _current(at)
