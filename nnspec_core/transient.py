@@ -16,10 +16,17 @@ columns leave the batch, and the rare column that does not converge gets an exac
 without any work. Requested steps (``k=``, e.g. log-spaced) use repeated squaring instead (~log2 K formed
 powers).
 
+From n = 256 the Lanczos phase (and, up to n = 1024, the forming of the powers) runs under one BLAS thread
+(``threadpool_limits``, restored on exit): its GEMMs are narrow and many, and threaded BLAS on busy cores was
+3-5x slower in wall time.
+
 Cost at n = 771, 1 BLAS thread: ~11 GEMMs to form the powers plus 2 x ~2.9 matrix-vector products per k and
 Lanczos step. Lanczos needs 3-9 steps when the top singular values of J^k are well separated (the Adam
 "full" operator of a trained MLP: ~0.4 s CPU for all k <= 200) and ~40-48 steps when they are within
-0.3-2 % of each other (the synthetic Adam operator of benchmarks/bench_transient.py: ~2.2 s CPU).
+0.3-2 % of each other (the synthetic Adam operator of benchmarks/bench_transient.py: ~2.3 s CPU). Measured
+there: block Krylov (block 2-8) started from a neighbouring k's top singular vectors needs more
+matrix-vector products than single-vector Lanczos; a single warm-start vector saves ~25 % but can lock
+onto the second singular value where the top two swap order, so every k starts from the same random vector.
 """
 
 from __future__ import annotations
