@@ -417,6 +417,9 @@ def _ritz_top_dense(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np
     return np.sqrt(np.maximum(w[:, -1], 0.0)), np.abs(X[:, -1, -1]), np.sqrt(np.maximum(w[:, -2], 0.0))
 
 
+#: Lanczos steps after which the dense engine tests convergence (a test costs about 1/3 of a step).
+_CHECK_STEPS = frozenset({1, 2, 3, 5, 7, 10, 13, 17, 22, 28, 35, 43, 52, 62, 80})  # measured best of 3 schedules
+
 _GAP_PROBES = np.array([0.9, 0.75, 0.5, 0.25, 0.1, 0.05, 0.025, 0.01, 1e-3, 1e-4])
 
 
@@ -539,7 +542,7 @@ def _gk_chunk(T: np.ndarray, z: np.ndarray, tol: float, max_steps: int) -> tuple
     w0 = rng.standard_normal(n) + 1j * rng.standard_normal(n)
     v = np.repeat((w0 / np.linalg.norm(w0))[:, None], m, axis=1)
     u, alpha, beta = None, [], []
-    checks = set(range(1, 13)) | {14, 16, 18, 21, 24, 28, 32, 37, 43, 50, 58, 67, 80}
+    checks = _CHECK_STEPS
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for step in range(1, max_steps + 1):
             p = op.solve(v)
