@@ -64,3 +64,24 @@ def test_home_cards_keep_their_words_on_a_narrow_window(app_url, page):
     titles = page.locator(".st-key-home_cards strong")
     for i in range(5):  # a title wider than its card would be broken inside a word
         assert page.evaluate("(e) => e.scrollWidth <= e.parentElement.clientWidth + 1", titles.nth(i).element_handle())
+
+
+def test_live_training_stacks_on_a_narrow_window(app_url, page):
+    query = "lt_opt=heavy+ball+%28SGD+momentum%29&lt_lr=0.1&lt_steps=8&lt_width=4&lt_n=64&lt_k=20&lt_K=4"
+    _open(page, app_url, f"live_training?{query}", [], 800)
+    page.get_by_role("button", name="Run to the end (no animation)").click()
+    charts = [f".st-key-lt_chart_{k} .js-plotly-plot" for k in ("loss", "indicators", "spectrum", "transient", "fit")]
+    for sel in charts:
+        page.wait_for_selector(sel, timeout=120_000)
+    wait_for_app(page)
+    page.wait_for_timeout(500)
+    boxes = {sel: page.evaluate(_BOX, sel) for sel in charts}
+    ind, spec = boxes[charts[1]], boxes[charts[2]]
+    assert spec["y"] >= ind["y"] + ind["h"] - 1, (ind, spec)  # the selected step's spectrum below the run's charts
+    assert min(b["w"] for b in boxes.values()) >= 380, boxes
+    assert page.evaluate(_CUT) == []
+    cut_buttons = page.evaluate(
+        """() => [...document.querySelectorAll(".st-key-lt_downloads button p, .st-key-lt_downloads button div")]
+             .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
+    )
+    assert cut_buttons == [], cut_buttons  # "Download …" / "indicat…" before
