@@ -79,12 +79,18 @@ class SchurForm:
         ``J`` was real, so ``sigma_min(conj(z) I - J) = sigma_min(zI - J)`` (grids are mirrored).
     norm : float
         ``||J||_2``.
+    T_real : ndarray of shape (n, n), float64, or None
+        For real ``J``: the real Schur factor (upper quasi-triangular, 2 x 2 diagonal blocks for complex
+        pairs; ``J = Q T_real Q^T`` with Q real orthogonal), so ``sigma_min(zI - J) = sigma_min(zI - T_real)``.
+        The Lanczos engine solves with it in real GEMMs (half the flops of the complex ``T``). None for
+        complex ``J``.
     """
 
     T: np.ndarray
     Z: np.ndarray
     is_real: bool
     norm: float
+    T_real: np.ndarray | None = None
 
     @property
     def eigenvalues(self) -> np.ndarray:
@@ -232,51 +238,34 @@ def schur_form(J: ArrayLike) -> SchurForm:
 
 
 def _schur(A: np.ndarray) -> SchurForm:
+    T_real = None
     if np.iscomplexobj(A):
         T, Z = sla.schur(A, output="complex")
     else:  # real Schur form then its complex triangularisation: about twice as fast as complex QR
-        T, Z = sla.rsf2csf(*sla.schur(A, output="real"), check_finite=False)
+        T_real, Q = sla.schur(A, output="real")
+        T_real = np.triu(T_real, -1)  # exact zeros below the 2 x 2 blocks
+        T, Z = sla.rsf2csf(T_real, Q, check_finite=False)
     T = np.triu(T)
     norm = float(sla.svdvals(A)[0])
-    return SchurForm(T=T, Z=Z, is_real=not np.iscomplexobj(A), norm=norm)
+    return SchurForm(T=T, Z=Z, is_real=T_real is not None, norm=norm, T_real=T_real)
 
 
 _LEAF = 4  # diagonal blocks solved row by row; everything above them is GEMMs shared by all shifts
 
 
-def _backsolve(T: np.ndarray, inv_d: np.ndarray, X: np.ndarray, lo: int = 0, hi: int | None = None) -> None:
-    """In place: column j of X <- (T - z_j I)^{-1} X[:, j] (rows lo:hi); ``inv_d[k, j] = 1 / (T[k, k] - z_j)``.
-
-    T (n, n) upper triangular is shared by all shifts, so the recursive halving turns the off-diagonal
-    updates into GEMMs (large inner dimension, few passes over X); only the 4 x 4 diagonal solves (row by
-    row) differ per shift.
-    """
-    hi = T.shape[0] if hi is None else hi
-    if hi - lo <= _LEAF:
-        for k in range(hi - 1, lo - 1, -1):
-            X[k] *= inv_d[k]
-            if k > lo:
-                X[lo:k] -= T[lo:k, k, None] * X[k]
-        return
+def _split(sub: np.ndarray, lo: int, hi: int) -> int:
+    """Split point of rows lo:hi that keeps every 2 x 2 bump (``sub[k]``: rows k, k + 1 coupled) in one half."""
     mid = (lo + hi) // 2
-    _backsolve(T, inv_d, X, mid, hi)
-    X[lo:mid] -= T[lo:mid, mid:hi] @ X[mid:hi]
-    _backsolve(T, inv_d, X, lo, mid)
+    return mid + 1 if sub[mid - 1] else mid
 
 
-def _forwardsolve(L: np.ndarray, inv_d: np.ndarray, X: np.ndarray, lo: int = 0, hi: int | None = None) -> None:
-    """In place: column j of X <- (L - z_j I)^{-1} X[:, j] for lower triangular L (n, n); as :func:`_backsolve`."""
-    hi = L.shape[0] if hi is None else hi
-    if hi - lo <= _LEAF:
-        for k in range(lo, hi):
-            X[k] *= inv_d[k]
-            if k < hi - 1:
-                X[k + 1 : hi] -= L[k + 1 : hi, k, None] * X[k]
-        return
-    mid = (lo + hi) // 2
-    _forwardsolve(L, inv_d, X, lo, mid)
-    X[mid:hi] -= L[mid:hi, lo:mid] @ X[lo:mid]
-    _forwardsolve(L, inv_d, X, mid, hi)
+def _matmul_sub(X: np.ndarray, rows: slice, A: np.ndarray, src: slice) -> None:
+    """``X[rows] -= A @ X[src]`` for complex X; a real A multiplies the float64 view (half the flops)."""
+    if np.iscomplexobj(A):
+        X[rows] -= A @ X[src]
+    else:
+        Xf = X.view(np.float64)  # (n, 2m): real and imaginary parts interleaved, both multiplied by real A
+        Xf[rows] -= A @ Xf[src]
 
 
 def _col_norms(X: np.ndarray) -> np.ndarray:
@@ -287,30 +276,104 @@ def _col_norms(X: np.ndarray) -> np.ndarray:
 
 
 class _ShiftedTriangular:
-    """Solves with ``M_j = T - z_j I`` and ``M_j^H`` for many shifts at once (columns of X)."""
+    """Solves with ``M_j = T - z_j I`` and ``M_j^H`` for many shifts at once (columns of X).
+
+    T (n, n) is shared by all shifts: complex upper triangular (complex Schur form), or real upper
+    quasi-triangular (real Schur form of a real J: 1 x 1 and 2 x 2 diagonal blocks). Blocked back- and
+    forward substitution by recursive halving: the off-diagonal updates are GEMMs with a large inner
+    dimension shared by every shift (real T: real GEMMs on the float64 view of X, half the flops of the
+    complex form); only the small diagonal blocks (at most ``_LEAF + 1`` rows, never splitting a 2 x 2
+    bump) are solved row by row with per-shift pivots. Each 2 x 2 bump ``[[a, b], [c, d]] - zI`` is solved
+    with its explicit inverse ``[[d - z, -b], [-c, a - z]] / det`` (backward error of order eps |block|).
+    """
 
     def __init__(self, T: np.ndarray, z: np.ndarray):
+        n = T.shape[0]
         self.T = T
-        self.TH = np.ascontiguousarray(T.conj().T)  # M^H = T^H - conj(z) I: lower triangular
+        self.TH = np.ascontiguousarray(T.conj().T)  # M^H = T^H - conj(z) I: lower (quasi-)triangular
+        self.sub = np.zeros(max(n, 1), dtype=bool)  # sub[k]: rows k, k + 1 form a 2 x 2 bump
+        if n > 1 and not np.iscomplexobj(T):
+            self.sub[: n - 1] = np.diag(T, -1) != 0
         d = np.diag(T)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            self.inv_d = 1.0 / (d[:, None] - z[None, :])  # (n, m); inf at an exact eigenvalue
-        self.inv_dH = np.conj(self.inv_d)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            inv_d = 1.0 / (d[:, None] - z[None, :])  # (n, m); inf at an exact eigenvalue
+            top = np.flatnonzero(self.sub)
+            off = np.empty((2, top.size, z.size), dtype=complex)
+            if top.size:
+                a, b = T[top, top][:, None], T[top, top + 1][:, None]
+                c, dd = T[top + 1, top][:, None], T[top + 1, top + 1][:, None]
+                inv_det = 1.0 / ((a - z) * (dd - z) - b * c)
+                inv_d[top] = (dd - z) * inv_det
+                inv_d[top + 1] = (a - z) * inv_det
+                off[0] = -b * inv_det  # (M^-1)[k, k + 1]
+                off[1] = -c * inv_det  # (M^-1)[k + 1, k]
+        self.inv_d, self.off = inv_d, off
+        self.inv_dH, self.offH = np.conj(inv_d), np.conj(off)
+        self.bump = {int(k): j for j, k in enumerate(top)}
 
     def take(self, keep: np.ndarray) -> None:
-        self.inv_d = self.inv_d[:, keep]
-        self.inv_dH = self.inv_dH[:, keep]
+        self.inv_d, self.inv_dH = self.inv_d[:, keep], self.inv_dH[:, keep]
+        self.off, self.offH = self.off[:, :, keep], self.offH[:, :, keep]
 
     def solve(self, X: np.ndarray) -> np.ndarray:
         """``(T - z_j I)^{-1} X[:, j]`` (X is not modified)."""
-        X = X.copy()
-        _backsolve(self.T, self.inv_d, X)
+        X = np.array(X, dtype=complex, order="C")
+        self._back(X, 0, self.T.shape[0])
         return X
 
     def solve_h(self, X: np.ndarray) -> np.ndarray:
-        """``(T - z_j I)^{-H} X[:, j]`` in place (X is overwritten and returned)."""
-        _forwardsolve(self.TH, self.inv_dH, X)
+        """``(T - z_j I)^{-H} X[:, j]`` in place (X, complex and C-contiguous, is overwritten and returned)."""
+        self._forward(X, 0, self.T.shape[0])
         return X
+
+    def _back(self, X: np.ndarray, lo: int, hi: int) -> None:
+        T, inv_d = self.T, self.inv_d
+        if hi - lo > _LEAF + 1 or (hi - lo > _LEAF and not self.sub[lo : hi - 1].any()):
+            mid = _split(self.sub, lo, hi)
+            self._back(X, mid, hi)
+            _matmul_sub(X, slice(lo, mid), T[lo:mid, mid:hi], slice(mid, hi))
+            self._back(X, lo, mid)
+            return
+        k = hi - 1
+        while k >= lo:
+            j = self.bump.get(k - 1) if k > lo else None
+            if j is None:
+                X[k] *= inv_d[k]
+                if k > lo:
+                    X[lo:k] -= T[lo:k, k, None] * X[k]
+                k -= 1
+                continue
+            r1, r2 = X[k - 1].copy(), X[k]
+            X[k - 1] = inv_d[k - 1] * r1 + self.off[0, j] * r2
+            X[k] = self.off[1, j] * r1 + inv_d[k] * r2
+            if k - 1 > lo:
+                X[lo : k - 1] -= T[lo : k - 1, k - 1, None] * X[k - 1] + T[lo : k - 1, k, None] * X[k]
+            k -= 2
+
+    def _forward(self, X: np.ndarray, lo: int, hi: int) -> None:
+        L, inv_dH, offH = self.TH, self.inv_dH, self.offH
+        if hi - lo > _LEAF + 1 or (hi - lo > _LEAF and not self.sub[lo : hi - 1].any()):
+            mid = _split(self.sub, lo, hi)
+            self._forward(X, lo, mid)
+            _matmul_sub(X, slice(mid, hi), L[mid:hi, lo:mid], slice(lo, mid))
+            self._forward(X, mid, hi)
+            return
+        k = lo
+        while k < hi:
+            j = self.bump.get(k) if k + 1 < hi else None
+            if j is None:
+                X[k] *= inv_dH[k]
+                if k < hi - 1:
+                    X[k + 1 : hi] -= L[k + 1 : hi, k, None] * X[k]
+                k += 1
+                continue
+            # (M^-H) block = conj transpose of the (M^-1) block
+            r1, r2 = X[k].copy(), X[k + 1]
+            X[k] = inv_dH[k] * r1 + offH[1, j] * r2
+            X[k + 1] = offH[0, j] * r1 + inv_dH[k + 1] * r2
+            if k + 2 < hi:
+                X[k + 2 : hi] -= L[k + 2 : hi, k, None] * X[k] + L[k + 2 : hi, k + 1, None] * X[k + 1]
+            k += 2
 
 
 def _sturm_eig(d: np.ndarray, e2: np.ndarray, r: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -609,7 +672,7 @@ def _single_blas_thread(active: bool):
 
 def _sigma_min_schur_batches(schur: SchurForm, z: np.ndarray, tol: float) -> np.ndarray:
     """Body of :func:`_sigma_min_schur`: chunks of shifts through :func:`_gk_chunk`, dense SVD for stragglers."""
-    T = schur.T
+    T = schur.T if schur.T_real is None else schur.T_real  # real quasi-triangular: real GEMMs
     n = T.shape[0]
     out = np.empty(z.size)
     chunk = max(64, (1 << 21) // n)

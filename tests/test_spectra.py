@@ -763,3 +763,24 @@ def test_large_exact_jordan_block_is_defective_without_warning():
         warnings.simplefilter("error")
         res = spectrum(J)
     assert np.isinf(res.kappa_V) and res.kappa_status == "defective"
+
+
+@pytest.mark.parametrize("delta", [0.3, 0.03, 3e-3])
+def test_cluster_measure_from_eigenvector_span_equals_schur_path(rng, monkeypatch, delta):
+    """A cluster whose eigenvector columns have cond_2 up to _SPAN_COND uses their span (QR); the Schur/trsen
+    path and the exact subspaces give the same measure."""
+    import nnspec_core.spectra as sp
+
+    S = rng.standard_normal((8, 8))
+    S[:, 1] = S[:, 0] + delta * rng.standard_normal(8)  # nearly parallel eigenvectors of the cluster
+    A = S @ np.diag([0.5, 0.5 + 1e-9, 2.0, -1.0, 3.0, 0.1, 0.7, -0.4]) @ np.linalg.inv(S)
+    res = spectrum(A)
+    assert res.kappa_status == "clustered" and [len(c) for c in res.clusters] == [2]
+    w, R, first = sp._right_eig(A)
+    order = sp._sort_order(w)
+    cond_cluster = sp._cond_2(R[:, order[list(res.clusters[0])]])
+    assert 1.0 <= cond_cluster <= sp._SPAN_COND  # the span path ran
+    monkeypatch.setattr(sp, "_SPAN_COND", 0.0)  # force the Schur reordering path
+    schur_path = spectrum(A).kappa_V_cluster
+    assert res.kappa_V_cluster == pytest.approx(schur_path, rel=1e-10)
+    assert res.kappa_V_cluster == pytest.approx(_cluster_kappa_reference(S, 2), rel=1e-9)
