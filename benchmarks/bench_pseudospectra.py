@@ -1,4 +1,4 @@
-"""Speed of nnspec_core.pseudospectra / transient against per-point baselines, measured side by side.
+"""Speed of nnspec_core.pseudospectra against per-point baselines, measured side by side (issue 3).
 
 Run from the repository root::
 
@@ -12,10 +12,10 @@ random subset of the grid points, extrapolated per point to the full grid (print
   wall time and in process CPU time (the CPU ratio is the reliable one on a shared machine);
 * ``eigtool``    EigTool's algorithm: complex Schur once, then per point inverse Lanczos on
   ``((T - zI)^H (T - zI))^{-1}`` with LAPACK triangular solves, to the same residual tolerance;
-* transient: ``P = P @ J; norm(P, 2)`` for every k.
+Transient growth ``||J^k||`` has its own script, ``benchmarks/bench_transient.py``.
 
 "Accuracy" is the largest relative difference between nnspec and the dense SVD over the sampled
-points with ``sigma_min > 1e-12 ||J||`` (resp. the sampled k). Ratios are baseline time / nnspec time.
+points with ``sigma_min > 1e-12 ||J||``. Ratios are baseline time / nnspec time.
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ def _run_child(quick: bool) -> None:
 
     from nnspec_core.operators import update_operator
     from nnspec_core.pseudospectra import LANCZOS_TOL, schur_form, sigma_min_grid
-    from nnspec_core.transient import power_norms
 
     rng = np.random.default_rng(0)
     n_sample = 12 if quick else 40
@@ -133,46 +132,8 @@ def _run_child(quick: bool) -> None:
         flush=True,
     )
 
-    # 4. transient ||J^k||, k <= 200, Adam full operator on 257 parameters (n = 771)
-    n = 257
-    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
-    H = (Q * np.logspace(-2, 1, n)) @ Q.T
-    g = rng.standard_normal(n) * 0.1
-    state = {"grad": g, "exp_avg": 0.1 * g, "exp_avg_sq": g * g + 1e-4}
-    J = update_operator("adam", H, lr=1e-3, state=state, coords="full", step=50).J
-    norms, t_ours = timed(power_norms, J, 200)
-    k_sample = 6 if quick else 20
-
-    def loop(k_count):
-        P = np.eye(J.shape[0])
-        out = []
-        for _ in range(k_count):
-            P = P @ J
-            out.append(np.linalg.norm(P, 2))
-        return np.array(out)
-
-    ref, t_loop = timed(loop, k_sample)
-    t_loop *= 200 / k_sample
-    far = [100, 200]
-    ref_far = np.array([np.linalg.norm(np.linalg.matrix_power(J, k), 2) for k in far])
-    err_near = float(np.max(np.abs(norms[1 : k_sample + 1] - ref) / ref))
-    err = max(err_near, float(np.max(np.abs(norms[far] - ref_far) / ref_far)))
-    print(
-        f"  {'transient ||J^k||, k<=200, n=771':<34s} nnspec {t_ours:7.3f} s | power-loop {t_loop:7.2f} s (extrap.) "
-        f"x{t_loop / t_ours:5.1f} | max rel err {err:.1e} | target < 1 s",
-        flush=True,
-    )
-    ks = np.unique(np.round(np.logspace(0, np.log10(200), 30)).astype(int))
-    norms_log, t_log, c_log = timed_cpu(power_norms, J, 0, k=ks)
-    err_log = float(np.max(np.abs(norms_log[-1] - ref_far[-1]) / ref_far[-1]))
-    print(
-        f"  {f'transient, {ks.size} log-spaced k<=200':<34s} nnspec {t_log:7.3f} s (cpu {c_log:.3f} s) "
-        f"| max rel err (k=200) {err_log:.1e} | documented fast mode (k=...)",
-        flush=True,
-    )
-    _, t_all, c_all = timed_cpu(power_norms, J, 200)
-    print(f"  (all k <= 200 again: wall {t_all:.3f} s, cpu {c_all:.3f} s)", flush=True)
-    gemm = timed_cpu(lambda: [J @ J for _ in range(5)])
+    gemm_A = rng.standard_normal((771, 771))
+    gemm = timed_cpu(lambda: [gemm_A @ gemm_A for _ in range(5)])
     print(
         f"  (machine yardstick: one 771x771 float64 GEMM = {1e3 * gemm[1] / 5:.1f} ms wall, "
         f"{1e3 * gemm[2] / 5:.1f} ms cpu; load average {os.getloadavg()[0]:.1f})",
