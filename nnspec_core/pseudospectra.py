@@ -253,12 +253,6 @@ def _schur(A: np.ndarray) -> SchurForm:
 _LEAF = 4  # diagonal blocks solved row by row; everything above them is GEMMs shared by all shifts
 
 
-def _split(sub: np.ndarray, lo: int, hi: int) -> int:
-    """Split point of rows lo:hi that keeps every 2 x 2 bump (``sub[k]``: rows k, k + 1 coupled) in one half."""
-    mid = (lo + hi) // 2
-    return mid + 1 if sub[mid - 1] else mid
-
-
 def _matmul_sub(X: np.ndarray, rows: slice, A: np.ndarray, src: slice) -> None:
     """``X[rows] -= A @ X[src]`` for complex X; a real A multiplies the float64 view (half the flops)."""
     if np.iscomplexobj(A):
@@ -326,10 +320,17 @@ class _ShiftedTriangular:
         self._forward(X, 0, self.T.shape[0])
         return X
 
+    def _split(self, lo: int, hi: int) -> int:
+        """Split point of rows lo:hi (0 for a leaf), never between the two rows of a 2 x 2 bump."""
+        if hi - lo <= _LEAF or (hi - lo == _LEAF + 1 and self.sub[lo : hi - 1].any()):
+            return 0
+        mid = (lo + hi) // 2
+        return mid + 1 if self.sub[mid - 1] else mid
+
     def _back(self, X: np.ndarray, lo: int, hi: int) -> None:
         T, inv_d = self.T, self.inv_d
-        if hi - lo > _LEAF + 1 or (hi - lo > _LEAF and not self.sub[lo : hi - 1].any()):
-            mid = _split(self.sub, lo, hi)
+        mid = self._split(lo, hi)
+        if mid:
             self._back(X, mid, hi)
             _matmul_sub(X, slice(lo, mid), T[lo:mid, mid:hi], slice(mid, hi))
             self._back(X, lo, mid)
@@ -352,8 +353,8 @@ class _ShiftedTriangular:
 
     def _forward(self, X: np.ndarray, lo: int, hi: int) -> None:
         L, inv_dH, offH = self.TH, self.inv_dH, self.offH
-        if hi - lo > _LEAF + 1 or (hi - lo > _LEAF and not self.sub[lo : hi - 1].any()):
-            mid = _split(self.sub, lo, hi)
+        mid = self._split(lo, hi)
+        if mid:
             self._forward(X, lo, mid)
             _matmul_sub(X, slice(mid, hi), L[mid:hi, lo:mid], slice(lo, mid))
             self._forward(X, mid, hi)
