@@ -278,4 +278,7 @@ def axis_style(theme: Theme) -> dict:
         linecolor=theme.text_color,
         ticks="outside",
         tickcolor=theme.text_color,
+        # log axes spanning ~1-2 decades: minor ticks read "20, 30, 40", not the digits "2, 3, 4" (which sat
+        # next to the 2, 3, 4 of the decade below and read as the same values)
+        minorloglabels="complete",
     )
