@@ -9,6 +9,7 @@ from nnspec_app import explorer_ui as ui
 from nnspec_app.ui import (
     BG_KEY,
     TALK_KEY,
+    chart_columns,
     current_theme,
     init_state,
     kaleido_server,
@@ -134,7 +135,7 @@ with user_errors():
 # ------------------------------------------------------------------------------------------- output
 ui.cards(st, res)
 figs = explorer_figures(res, show_fov=show_fov, theme=current_theme())
-g1, g2 = wrapping_columns("mx_charts", min_width_rem=22).columns([3, 2], gap="medium")
+g1, g2 = chart_columns("mx_charts", [3, 2], min_width_rem=22)  # stacked when narrow or in the talk theme
 with g1:
     ck = ui.chart_key(ss)
     show_chart(figs["spectrum"], key=ck, filename="spectrum", on_select=lambda: ui.apply_box(ss, ck),

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import streamlit as st
 
-from nnspec_app.ui import current_theme, show_chart, wrapping_columns
+from nnspec_app.ui import chart_columns, current_theme, show_chart, wrapping_columns
 from nnspec_core import live
 from nnspec_core.data import CLASSIFICATION, DATASETS
 from nnspec_core.export import bundle_zip, figure_html
@@ -381,7 +381,7 @@ def _panel() -> None:
         figs["spectrum"] = live.spectrum_figure(view, theme=theme, uirevision=f"spectrum-{tag}")
         figs["transient"] = live.transient_figure(view, theme=theme, uirevision=f"transient-{tag}")
         figs["fit"] = live.fit_figure(fit, theme=theme, uirevision=f"fit-{tag}")
-    left, right = wrapping_columns("lt_main", min_width_rem=22).columns(2, gap="medium")  # stacked when narrow
+    left, right = chart_columns("lt_main", 2, min_width_rem=22)  # stacked when narrow or in the talk theme
     with left:  # the run over time: clicking a step selects it everywhere
         for name in ("loss", "indicators"):
             fig, key = figs[name], f"lt_chart_{name}"
@@ -396,7 +396,7 @@ def _panel() -> None:
             show_chart(figs["spectrum"], key="lt_chart_spectrum", filename="live_spectrum")
             show_chart(figs["transient"], key="lt_chart_transient", filename="live_transient")
     if view is not None:
-        fit_col, text_col = wrapping_columns("lt_fit", min_width_rem=22).columns(2, gap="medium")
+        fit_col, text_col = chart_columns("lt_fit", 2, min_width_rem=22)
         with fit_col:
             show_chart(figs["fit"], key="lt_chart_fit", filename="live_fit")
         with text_col:

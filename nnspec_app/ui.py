@@ -104,6 +104,20 @@ def wrapping_columns(key: str, *, min_width_rem: float) -> Any:
     return st.container(key=key)
 
 
+def chart_columns(key: str, spec: int | list[float], *, min_width_rem: float, gap: str = "medium") -> list[Any]:
+    """Columns for charts side by side (wrapping when narrow, see :func:`wrapping_columns`); in the talk theme one
+    full-width container per column instead, stacked in order.
+
+    Talk figures have 26-32 px fonts and a 900 px height; Streamlit caps their width at the column's, so in a column
+    (e.g. 360 px for the Matrix Explorer's transient chart at 1400 px) their titles and legends were clipped.
+    """
+    n = spec if isinstance(spec, int) else len(spec)
+    if st.session_state.get(TALK_KEY):
+        box = st.container(key=key)
+        return [box.container() for _ in range(n)]
+    return wrapping_columns(key, min_width_rem=min_width_rem).columns(spec, gap=gap)
+
+
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
     """Turn ValueError/TypeError raised by core calls into a one-line ``st.error`` and stop the run."""

@@ -145,6 +145,10 @@ def test_matrix_free_path_is_named():
     assert _metrics(at)["κ(V)"] == "—"
 
 
+def _charts_in_columns(at: AppTest) -> int:
+    return sum(len(col.get("plotly_chart")) for col in at.main.columns)
+
+
 def test_talk_theme_renders():
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.query_params = dict(TINY)
@@ -152,6 +156,11 @@ def test_talk_theme_renders():
     at.run()
     at.sidebar.button(key="lt_step").click().run()
     assert not at.exception and len(_titles(at)) == 5
+    # talk figures (large fonts) were clipped in half-width columns: every chart gets the full width
+    assert _charts_in_columns(at) == 0
+    at.session_state["talk_theme"] = False
+    at.run()
+    assert not at.exception and _charts_in_columns(at) == 5  # side by side in the default theme
 
 
 @pytest.mark.parametrize(

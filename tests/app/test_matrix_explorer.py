@@ -221,3 +221,18 @@ def test_continuous_dynamics():
     assert "Kreiss K (continuous)" in _metrics(at)
     tr = _spec(at, 1)
     assert tr["data"][0]["name"] == "‖eᵗᴬ‖₂"
+
+
+def test_talk_theme_gives_each_chart_the_full_width():
+    at = _app()
+
+    def in_columns() -> int:
+        return sum(len(col.get("plotly_chart")) for col in at.main.columns)
+
+    assert in_columns() == 2  # default theme: spectrum and transient side by side
+    at.session_state["talk_theme"] = True
+    at.run()
+    assert not at.exception and len(at.get("plotly_chart")) == 2
+    # talk figures (large fonts) were clipped in the 2/5-width column (the transient's title and legend cut)
+    assert in_columns() == 0
+    assert any(b.label == "Reset zoom" for b in at.button)
