@@ -127,8 +127,20 @@ def snap(session: Any, settings_fn: Callable[[], LabSettings], snap_fn: Callable
                                if s.optimizer == "gd" else "none inside the η slider range at this β."))  # fmt: skip
         return
     set_lr_beta(session, target.lr, None, exact=True)
-    session[MSG_KEY] = ("success", f"Snapped η to {fmt(target.lr, 6)} ({target.branch} EP of the mode with curvature "
-                        f"{fmt(target.lam)}); the numerical search found {fmt(target.lr_numeric, 6)}.")  # fmt: skip
+    session[MSG_KEY] = ("success", snap_message(target))
+
+
+def snap_message(target: Any) -> str:
+    """The line shown after a snap. The numerical search is named only where it adds something: its value when it
+    differs from the formula's at the digits shown ("Snapped η to 0.01 …; the numerical search found 0.01" made the
+    reader look for a difference), nothing when it found no transition (NaN: "found —" before)."""
+    lr, num = fmt(target.lr, 6), fmt(target.lr_numeric, 6)
+    text = f"Snapped η to {lr} ({target.branch} EP of the mode with curvature {fmt(target.lam)})"
+    if not math.isfinite(target.lr_numeric):
+        return text + "."
+    if num == lr:
+        return text + "; a numerical search of the eigenvalues agrees."
+    return text + f"; a numerical search of the eigenvalues found {num}."
 
 
 def coords_key(optimizer: str) -> str | None:

@@ -85,12 +85,27 @@ def test_snap_button_lands_on_the_exceptional_point(at):
     at.button(key="snap_btn").click().run()
     assert not at.exception
     assert card(at, "κ(V)") == "∞" and card(at, "η away") == "0 %"
-    assert at.success and "Snapped η" in at.success[0].value
+    assert at.success and at.success[0].value == (  # from η = 10^-1.3 the λ₂ = 0.2 mode's EP is the nearest
+        "Snapped η to 0.05 (lower EP of the mode with curvature 0.2); a numerical search of the eigenvalues agrees."
+    )
     # gradient descent has no EP: an explanation, no exception
     at.selectbox(key="opt").set_value("gd").run()
     at.button(key="snap_btn").click().run()
     assert not at.exception and at.info and "no" in at.info[0].value.lower()
     assert card(at, "κ(V)") == "1" and card(at, "η away") == "none"
+
+
+def test_snap_message_names_the_numerical_search_only_when_it_adds_something():
+    from types import SimpleNamespace
+
+    t = SimpleNamespace(lr=0.009999999999999995, lr_numeric=0.0100000001, branch="lower", lam=1.0)
+    assert lab_ui.snap_message(t) == (
+        "Snapped η to 0.01 (lower EP of the mode with curvature 1); a numerical search of the eigenvalues agrees."
+    )
+    t.lr_numeric = 0.0101
+    assert lab_ui.snap_message(t).endswith("; a numerical search of the eigenvalues found 0.0101.")
+    t.lr_numeric = math.nan  # e.g. heavy ball at β = 0: the eigenvalues only touch
+    assert lab_ui.snap_message(t) == "Snapped η to 0.01 (lower EP of the mode with curvature 1)."
 
 
 def test_walk_animation_and_adam_controls(at):
