@@ -85,3 +85,28 @@ def test_live_training_stacks_on_a_narrow_window(app_url, page):
              .filter(e => e.scrollWidth > e.clientWidth + 1).map(e => e.innerText)"""
     )
     assert cut_buttons == [], cut_buttons  # "Download …" / "indicat…" before
+
+
+def test_matrix_explorer_talk_theme_charts_are_not_clipped(app_url, page):
+    charts = ["[class*='st-key-mx_spectrum_'] .js-plotly-plot", ".st-key-mx_transient .js-plotly-plot"]
+    _open(page, app_url, "matrix_explorer", charts, 1400)
+    page.get_by_text("Talk theme (large fonts, 16:9)").click()
+    page.wait_for_function(  # the talk figures are drawn (32 px titles)
+        "() => { const t = document.querySelector('.st-key-mx_transient .gtitle');"
+        " return t && parseFloat(getComputedStyle(t).fontSize) >= 30; }",
+        timeout=120_000,
+    )
+    wait_for_app(page)
+    page.wait_for_timeout(500)
+    boxes = {sel: page.evaluate(_BOX, sel) for sel in charts}
+    s, t = boxes[charts[0]], boxes[charts[1]]
+    assert t["y"] >= s["y"] + s["h"] - 1 and abs(t["w"] - s["w"]) < 2, (s, t)  # stacked, both full width
+    # no title or legend entry sticks out of its chart (in the 2/5 column the transient's were cut at the right)
+    cut = page.evaluate(
+        """() => [...document.querySelectorAll("[class*='st-key-mx_'] .js-plotly-plot")].flatMap(gd => {
+             const R = gd.querySelector('svg.main-svg').getBoundingClientRect();
+             return [...gd.querySelectorAll('.gtitle, .legendtext')].filter(e => {
+               const r = e.getBoundingClientRect(); return r.width && (r.left < R.left - 1 || r.right > R.right + 1);
+             }).map(e => e.textContent); })"""
+    )
+    assert cut == [], cut
