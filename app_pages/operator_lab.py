@@ -91,8 +91,7 @@ with cells[1]:
 with cells[2]:
     fig_tr = figs_lab.transient_figure(res, theme)
     show_chart(fig_tr, key="lab_transient", filename="transient")
-    st.caption("ρ < 1 does not mean “no growth”: ‖Jᵏ‖ can rise far above 1 before it decays. κ(V) ρᵏ bounds "
-               "it from above; the Kreiss constant K(J) is a guaranteed lower bound on the peak.")  # fmt: skip
+    st.caption(ui_lab.transient_caption(res))
 with cells[3]:
     fig_traj = figs_lab.trajectory_figure(res, theme)
     show_chart(fig_traj, key="lab_trajectory", filename="trajectory")

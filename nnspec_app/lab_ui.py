@@ -130,6 +130,16 @@ def snap(session: Any, settings_fn: Callable[[], LabSettings], snap_fn: Callable
     session[MSG_KEY] = ("success", snap_message(target))
 
 
+def transient_caption(res: LabResult) -> str:
+    """Caption of the transient chart. At an exceptional point κ(V) = ∞: the κ(V) ρᵏ curve is not drawn, so the
+    caption says why instead of pointing at a missing bound (the default preset opens there)."""
+    text = "ρ < 1 does not mean “no growth”: ‖Jᵏ‖ can rise far above 1 before it decays. "
+    if np.isfinite(res.upper_bound).any():
+        return text + "κ(V) ρᵏ bounds it from above; the Kreiss constant K(J) is a guaranteed lower bound on the peak."
+    return text + ("Here κ(V) = ∞ (J is not diagonalisable), so the upper bound κ(V) ρᵏ is void and not drawn; "
+                   "the Kreiss constant K(J) is still a guaranteed lower bound on the peak.")  # fmt: skip
+
+
 def snap_message(target: Any) -> str:
     """The line shown after a snap. The numerical search is named only where it adds something: its value when it
     differs from the formula's at the digits shown ("Snapped η to 0.01 …; the numerical search found 0.01" made the

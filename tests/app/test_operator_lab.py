@@ -144,3 +144,13 @@ def test_talk_theme_stacks_the_charts_full_width():
     charts = app.get("plotly_chart")
     assert len(charts) == 4
     assert all('"width":1600' in c.proto.spec.replace(" ", "") for c in charts)  # the talk theme's fixed size
+
+
+def test_transient_caption_explains_the_missing_bound_at_an_ep(at):
+    captions = [c.value for c in at.caption]
+    assert card(at, "κ(V)") == "∞"  # the default preset sits on the heavy-ball EP: no κ(V) ρᵏ curve is drawn
+    assert any("κ(V) = ∞ (J is not diagonalisable), so the upper bound κ(V) ρᵏ is void" in c for c in captions)
+    assert not any("bounds it from above" in c for c in captions)
+    at.selectbox(key="preset").set_value("transient").run()
+    assert not at.exception and card(at, "κ(V)") != "∞"
+    assert any("κ(V) ρᵏ bounds it from above" in c.value for c in at.caption)
