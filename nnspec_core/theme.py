@@ -278,7 +278,7 @@ def axis_style(theme: Theme) -> dict:
         linecolor=theme.text_color,
         ticks="outside",
         tickcolor=theme.text_color,
-        # log axes spanning ~1-2 decades: minor ticks read "20, 30, 40", not the digits "2, 3, 4" (which sat
-        # next to the 2, 3, 4 of the decade below and read as the same values)
-        minorloglabels="complete",
+        # log axes: labels at powers of ten only (as matplotlib). Plotly's default digit labels ("2, 3, 4" for 20,
+        # 30, 40) read as the decade below's values; complete minor labels ("20, 30") overlapped on narrow charts
+        minorloglabels="none",
     )
