@@ -409,7 +409,7 @@ def parse_levels(text: str) -> tuple[float, ...] | None:
         try:
             vals.append(float(tok.replace("−", "-")))
         except ValueError:
-            raise ValueError(f"levels must be numbers (log10 ε) separated by commas; got {tok!r}.") from None
+            raise ValueError(f"levels must be numbers (log10 ε) separated by spaces or commas; got {tok!r}.") from None
     return tuple(float(v) for v in _check_levels(vals))
 
 

@@ -187,7 +187,7 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
         annotations=[dict(x=math.log10(walk.lr_ep), xref="x2", y=1.0, yref="y2 domain", text="EP", showarrow=False,
                           yanchor="bottom", font=dict(color=theme.color(1))),
                      dict(x=0.21, xref="paper", y=1.0, yref="paper", yanchor="bottom", showarrow=False, yshift=18,
-                          text="eigenvalues μ of J (zoomed on the collision)"),
+                          text="eigenvalues μ of J, zoomed"),  # short: long titles overlapped at <= 1024 px
                      dict(x=0.79, xref="paper", y=1.0, yref="paper", yanchor="bottom", showarrow=False, yshift=18,
                           text="κ(V) against η")],
     )  # fmt: skip

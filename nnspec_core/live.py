@@ -621,9 +621,15 @@ def explain(result: TrainingResult, view: StepView) -> str:
     if math.isinf(kv):
         lines.append("κ(V) = ∞: J is (numerically) defective — eigenvalues alone cannot bound ‖Jᵏ‖.")
     elif math.isfinite(kv):
-        lines.append(f"κ(V) = {fmt_num(kv)}: " + ("eigenvectors are close to orthogonal (nearly normal J)."
-                     if kv < 10 else "the eigenvectors are far from orthogonal (non-normal J), so ‖Jᵏ‖ can "
-                     "grow before it decays."))  # fmt: skip
+        if kv < 10:
+            what = "eigenvectors are close to orthogonal (nearly normal J)."
+        elif kv < 1e3:
+            what = ("the eigenvectors are noticeably non-orthogonal (mildly non-normal J): ‖Jᵏ‖ can exceed ρᵏ by up "
+                    "to this factor.")
+        else:
+            what = ("the eigenvectors are far from orthogonal (strongly non-normal J), so ‖Jᵏ‖ can grow before it "
+                    "decays.")
+        lines.append(f"κ(V) = {fmt_num(kv)}: " + what)
     if view.k.size:
         K = int(view.k[-1])
         if rho >= 1 and view.peak_k == K:
@@ -647,7 +653,8 @@ def explain(result: TrainingResult, view: StepView) -> str:
         kk = int(np.max(np.flatnonzero(np.isfinite(view.realized))))
         if kk > 0:
             lines.append(
-                f"Realized: the product of the actual per-step operators over {kk} steps amplifies by "
+                f"Realized: the product of the actual per-step operators over {kk} step{'s' if kk > 1 else ''} "
+                f"amplifies by "
                 f"{fmt_num(view.realized[kk])}, the frozen snapshot predicts {fmt_num(view.norms[kk])}."
             )
     if math.isfinite(rec.sharpness_ratio):

@@ -281,4 +281,6 @@ def axis_style(theme: Theme) -> dict:
         # log axes: labels at powers of ten only (as matplotlib). Plotly's default digit labels ("2, 3, 4" for 20,
         # 30, 40) read as the decade below's values; complete minor labels ("20, 30") overlapped on narrow charts
         minorloglabels="none",
+        # no SI suffixes: "100μ" would read as an eigenvalue μ, "10k" as a step k
+        exponentformat="e",
     )

@@ -273,6 +273,7 @@ def test_indicators_panels_thresholds_shared_x():
     assert [a.type for a in yaxes] == ["log", "linear", "log", "log"]
     # log axes label powers of ten only: no bare digits that repeat the decade below's labels, no overlaps
     assert all(a.minorloglabels == "none" for a in yaxes)
+    assert all(a.exponentformat == "e" for a in yaxes)  # no SI suffixes ("100μ" would read as an eigenvalue)
     # every series in its panel, all sharing the bottom x axis
     assert [t.yaxis for t in fig.data] == ["y", "y2", "y2", "y2", "y3", "y3", "y4"]
     assert fig.layout.xaxis.matches == "x4" and fig.layout.xaxis4.title.text == "step"

@@ -330,6 +330,13 @@ def test_explain_numbers(adam_full):
     assert "Realized" in text and "Step 6" in text and f"≈ {live.fmt_num(v.peak)}" in text
     K = int(v.k[-1])
     assert ("keeps growing" in text) == (v.rho >= 1 and v.peak_k == K)
+    # the wording follows kappa(V): < 10 nearly normal, < 1e3 mildly, else strongly non-normal
+    tier = "nearly normal" if v.kappa_V < 10 else "mildly non-normal" if v.kappa_V < 1e3 else "strongly non-normal"
+    assert tier in text
+    for kv, word in [(3.0, "nearly normal"), (12.0, "mildly non-normal"), (3e4, "strongly non-normal")]:
+        assert word in live.explain(adam_full, replace(v, kappa_V=kv))
+    one = replace(v, realized=v.realized[:2], realized_k=v.realized_k[:2])
+    assert "over 1 step amplifies" in live.explain(adam_full, one).replace("\n", " ")
 
 
 @pytest.mark.parametrize(
