@@ -172,7 +172,7 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
     cx, cy = 0.5 * (pair.real.max() + pair.real.min()), 0.0
     half = 0.65 * max(float(np.ptp(pair.real)), 2 * float(np.abs(pair.imag).max()), 0.05)
     xr, yr = [cx - half, cx + half], [cy - half, cy + half]
-    ax = axis_style(theme) | dict(exponentformat="e")  # not SI: "250μ" would read as an eigenvalue, "10k" as k
+    ax = axis_style(theme)  # exponentformat "e": not SI ("250μ" would read as an eigenvalue, "10k" as k)
     layout = layout_style(theme, has_title=bool(title))
     layout |= dict(
         title=dict(text=title, x=0.0, xanchor="left"), height=460 if theme.height is None else theme.height,

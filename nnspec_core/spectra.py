@@ -281,14 +281,13 @@ def _right_eig(J: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         return w.astype(np.complex128), V / np.linalg.norm(V, axis=0), np.zeros(d, dtype=bool)
     w = w.astype(np.complex128)
     first = w.imag > 0  # (d,): column j holds a, column j + 1 holds b
+    j = np.flatnonzero(first)
     if np.iscomplexobj(V):
-        j = np.flatnonzero(first)
         R = np.ascontiguousarray(V.real)
         R[:, j + 1] = V.imag[:, j]
     else:
         R = V
     n2 = np.einsum("ij,ij->j", R, R)  # (d,) squared column norms
-    j = np.flatnonzero(first)
     n2[j] = n2[j + 1] = 0.5 * (n2[j] + n2[j + 1])  # ||v||^2 / 2 for both columns of a pair
     return w, R / np.sqrt(n2), first
 
