@@ -6,8 +6,8 @@ regenerates the same figures and data: ``python -m nnspec_core lab --optimizer .
 The numerics live in :mod:`nnspec_core.lab`; this module only draws (Plotly builders from
 :mod:`nnspec_core.figures` plus :func:`plot_ep_walk`) and packs the zip (:mod:`nnspec_core.export`).
 
-Number formatting on the figures: every axis uses ``exponentformat="e"`` (``1e−4``), never
-Plotly's default SI suffixes (``100μ`` would read as an eigenvalue μ, ``10k`` as a step count).
+Number formatting on the figures: every axis uses ``exponentformat="e"`` (``1e−4``, set by the theme's
+``axis_style``), never Plotly's default SI suffixes (``100μ`` would read as an eigenvalue μ, ``10k`` as a step count).
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ __all__ = [
     "fmt_pct",
     "pretty",
     "merged_curves",
-    "plain_numbers",
     "plot_ep_walk",
     "map_figure",
     "spectrum_figure",
@@ -211,17 +210,6 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
     return go.Figure(data=data, layout=layout, frames=frames)
 
 
-def plain_numbers(fig: go.Figure) -> go.Figure:
-    """Set ``exponentformat="e"`` on every x and y axis of ``fig`` (in place; returns it).
-
-    Plotly's default labels small or large ticks with SI suffixes ("100μ", "10k"); on these pages
-    μ is an eigenvalue, so axes show ``1e−4`` instead (plain decimals in between).
-    """
-    fig.update_xaxes(exponentformat="e")
-    fig.update_yaxes(exponentformat="e")
-    return fig
-
-
 def _check_result(r: object) -> LabResult:
     if not isinstance(r, LabResult):
         raise TypeError(f"r must be a LabResult (from nnspec_core.lab.lab_state); got {type(r).__name__}.")
@@ -267,7 +255,7 @@ def map_figure(r: LabResult, pmap: MapResult, theme: Theme = DEFAULT_THEME) -> g
     for k, branch in enumerate(branches):
         color = theme.color(EP_COLOR_INDEX[k % len(EP_COLOR_INDEX)])
         fig.update_traces(line_color=color, selector=dict(name=f"EP ({branch} branch)"))
-    return plain_numbers(fig)
+    return fig
 
 
 def spectrum_figure(r: LabResult, theme: Theme = DEFAULT_THEME) -> go.Figure:
@@ -278,7 +266,7 @@ def spectrum_figure(r: LabResult, theme: Theme = DEFAULT_THEME) -> go.Figure:
     fig = plot_spectrum(r.eigenvalues, cond=r.eigval_condition, pseudo=(ps.re, ps.im, ps.sigma_min),
                         eps_levels=r.eps_levels, title="eigenvalues μ and ε-pseudospectra",
                         theme=theme)  # fmt: skip
-    return plain_numbers(fig)
+    return fig
 
 
 def transient_figure(r: LabResult, theme: Theme = DEFAULT_THEME) -> go.Figure:
@@ -290,7 +278,7 @@ def transient_figure(r: LabResult, theme: Theme = DEFAULT_THEME) -> go.Figure:
     kreiss = r.kreiss if math.isfinite(r.kreiss) else None
     fig = plot_transient(r.k, r.power_norms, upper=upper, kreiss_lower=kreiss, title="transient growth ‖Jᵏ‖₂",
                          theme=theme)  # fmt: skip
-    return plain_numbers(fig)
+    return fig
 
 
 def trajectory_figure(r: LabResult, theme: Theme = DEFAULT_THEME) -> go.Figure:
@@ -302,7 +290,7 @@ def trajectory_figure(r: LabResult, theme: Theme = DEFAULT_THEME) -> go.Figure:
         fig = plot_trajectory_2d(r.thetas, H=r.H, title="iterates θₖ in θ-space", theme=theme)
     else:
         fig = plot_trajectory_2d(r.thetas[:, :2], title="iterates θₖ (first two coordinates)", theme=theme)
-    return plain_numbers(fig)
+    return fig
 
 
 def lab_figures(
