@@ -250,18 +250,6 @@ def _schur(A: np.ndarray) -> SchurForm:
     return SchurForm(T=T, Z=Z, is_real=T_real is not None, norm=norm, T_real=T_real)
 
 
-_LEAF = 2  # diagonal blocks solved row by row (measured 3-10 % faster than 4 at n = 64 and 256); GEMMs above
-
-
-def _matmul_sub(X: np.ndarray, rows: slice, A: np.ndarray, src: slice) -> None:
-    """``X[rows] -= A @ X[src]`` for complex X; a real A multiplies the float64 view (half the flops)."""
-    if np.iscomplexobj(A):
-        X[rows] -= A @ X[src]
-    else:
-        Xf = X.view(np.float64)  # (n, 2m): real and imaginary parts interleaved, both multiplied by real A
-        Xf[rows] -= A @ Xf[src]
-
-
 def _col_norms(X: np.ndarray) -> np.ndarray:
     """2-norms of the columns of a complex (n, m) array (no complex temporaries)."""
     Xf = X.view(np.float64)  # (n, 2m): real and imaginary parts interleaved
@@ -269,16 +257,27 @@ def _col_norms(X: np.ndarray) -> np.ndarray:
     return np.sqrt(s[0::2] + s[1::2])
 
 
+def _scale_cols(X: np.ndarray, s: np.ndarray) -> None:
+    """``X[:, j] *= s[j]`` in place for complex X (n, m), real s (m,): a real product on the float64 view
+    (half the work of numpy's complex-by-real broadcast)."""
+    Xf = X.view(np.float64)
+    Xf *= np.repeat(s, 2)[None, :]
+
+
 class _ShiftedTriangular:
     """Solves with ``M_j = T - z_j I`` and ``M_j^H`` for many shifts at once (columns of X).
 
     T (n, n) is shared by all shifts: complex upper triangular (complex Schur form), or real upper
     quasi-triangular (real Schur form of a real J: 1 x 1 and 2 x 2 diagonal blocks). Blocked back- and
-    forward substitution by recursive halving: the off-diagonal updates are GEMMs with a large inner
-    dimension shared by every shift (real T: real GEMMs on the float64 view of X, half the flops of the
-    complex form); only the small diagonal blocks (at most ``_LEAF + 1`` rows, never splitting a 2 x 2
-    bump) are solved row by row with per-shift pivots. Each 2 x 2 bump ``[[a, b], [c, d]] - zI`` is solved
-    with its explicit inverse ``[[d - z, -b], [-c, a - z]] / det`` (backward error of order eps |block|).
+    forward substitution by recursive halving, unrolled once into a flat plan: the off-diagonal updates are
+    GEMMs with a large inner dimension shared by every shift (real T: real GEMMs on the float64 view of X, half
+    the flops of the complex form); only the leaves -- one row, two rows, or one 2 x 2 bump (never split) --
+    are solved with per-shift coefficients precomputed once, in at most five whole-row operations:
+
+    * two rows of a triangle: ``[[d1, t], [0, d2]] - zI`` has the inverse ``[[i1, -t i1 i2], [0, i2]]``
+      (``i = 1 / (d - z)``): scale both rows, then one update with ``t i1`` (forward: ``conj(t i2)``);
+    * a 2 x 2 bump ``[[a, b], [c, d]] - zI``: its explicit inverse ``[[d - z, -b], [-c, a - z]] / det``
+      (backward error of order eps |block|).
     """
 
     def __init__(self, T: np.ndarray, z: np.ndarray):
@@ -288,93 +287,96 @@ class _ShiftedTriangular:
         self.sub = np.zeros(max(n, 1), dtype=bool)  # sub[k]: rows k, k + 1 form a 2 x 2 bump
         if n > 1 and not np.iscomplexobj(T):
             self.sub[: n - 1] = np.diag(T, -1) != 0
+        self._leaves: list[tuple[int, int]] = []
+        self.back_plan = self._plan(0, n, upper=True)
+        self.forward_plan = self._plan(0, n, upper=False)
         d = np.diag(T)
+        top = np.flatnonzero(self.sub)
+        pairs = np.array([lo for lo, hi in self._leaves if hi - lo == 2 and not self.sub[lo]], dtype=int)
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             inv_d = 1.0 / (d[:, None] - z[None, :])  # (n, m); inf at an exact eigenvalue
-            top = np.flatnonzero(self.sub)
-            off = np.empty((2, top.size, z.size), dtype=complex)
+            cb = np.zeros((n, z.size), dtype=complex)  # per-shift leaf couplings, back solve
+            cf = np.zeros((n, z.size), dtype=complex)  # ... forward (adjoint) solve
+            if pairs.size:
+                t = T[pairs, pairs + 1][:, None]
+                cb[pairs] = t * inv_d[pairs]
+                cf[pairs + 1] = np.conj(t * inv_d[pairs + 1])
             if top.size:
                 a, b = T[top, top][:, None], T[top, top + 1][:, None]
                 c, dd = T[top + 1, top][:, None], T[top + 1, top + 1][:, None]
                 inv_det = 1.0 / ((a - z) * (dd - z) - b * c)
                 inv_d[top] = (dd - z) * inv_det
                 inv_d[top + 1] = (a - z) * inv_det
-                off[0] = -b * inv_det  # (M^-1)[k, k + 1]
-                off[1] = -c * inv_det  # (M^-1)[k + 1, k]
-        self.inv_d, self.off = inv_d, off
-        self.inv_dH, self.offH = np.conj(inv_d), np.conj(off)
+                cb[top] = -b * inv_det  # (M^-1)[k, k + 1]
+                cb[top + 1] = -c * inv_det  # (M^-1)[k + 1, k]
+                cf[top] = np.conj(cb[top + 1])  # (M^-H)[k, k + 1]
+                cf[top + 1] = np.conj(cb[top])  # (M^-H)[k + 1, k]
+        self.inv_d, self.inv_dH, self.cb, self.cf = inv_d, np.conj(inv_d), cb, cf
         self.bump = {int(k): j for j, k in enumerate(top)}
 
     def take(self, keep: np.ndarray) -> None:
-        self.inv_d, self.inv_dH = self.inv_d[:, keep], self.inv_dH[:, keep]
-        self.off, self.offH = self.off[:, :, keep], self.offH[:, :, keep]
+        """Keep the shifts ``keep`` (boolean (m,)); the coefficient rows stay C-contiguous."""
+        idx = np.flatnonzero(keep)
+        self.inv_d, self.inv_dH = np.take(self.inv_d, idx, axis=1), np.take(self.inv_dH, idx, axis=1)
+        self.cb, self.cf = np.take(self.cb, idx, axis=1), np.take(self.cf, idx, axis=1)
 
     def solve(self, X: np.ndarray) -> np.ndarray:
         """``(T - z_j I)^{-1} X[:, j]`` (X is not modified)."""
         X = np.array(X, dtype=complex, order="C")
-        self._back(X, 0, self.T.shape[0])
+        self._run(X, self.back_plan, self.inv_d, self.cb, upper=True)
         return X
 
     def solve_h(self, X: np.ndarray) -> np.ndarray:
         """``(T - z_j I)^{-H} X[:, j]`` in place (X, complex and C-contiguous, is overwritten and returned)."""
-        self._forward(X, 0, self.T.shape[0])
+        self._run(X, self.forward_plan, self.inv_dH, self.cf, upper=False)
         return X
 
     def _split(self, lo: int, hi: int) -> int:
-        """Split point of rows lo:hi (0 for a leaf), never between the two rows of a 2 x 2 bump."""
-        if hi - lo <= _LEAF or (hi - lo == _LEAF + 1 and self.sub[lo : hi - 1].any()):
+        """Split point of rows lo:hi (0 for a leaf: one row, two rows or one bump), never inside a 2 x 2 bump."""
+        if hi - lo <= 2:  # a bump never straddles the ends of a range, so two rows are two singles or one bump
             return 0
         mid = (lo + hi) // 2
         return mid + 1 if self.sub[mid - 1] else mid
 
-    def _back(self, X: np.ndarray, lo: int, hi: int) -> None:
-        T, inv_d = self.T, self.inv_d
+    def _plan(self, lo: int, hi: int, upper: bool) -> list:
+        """Flat list of steps: ``(lo, hi, None, None)`` solves the leaf rows lo:hi, ``(rows, src, A, real)`` is
+        the GEMM update ``X[rows] -= A @ X[src]``; back substitution (upper) or forward (lower, on T^H)."""
+        if hi <= lo:
+            return []
         mid = self._split(lo, hi)
-        if mid:
-            self._back(X, mid, hi)
-            _matmul_sub(X, slice(lo, mid), T[lo:mid, mid:hi], slice(mid, hi))
-            self._back(X, lo, mid)
-            return
-        k = hi - 1
-        while k >= lo:
-            j = self.bump.get(k - 1) if k > lo else None
-            if j is None:
-                X[k] *= inv_d[k]
-                if k > lo:
-                    X[lo:k] -= T[lo:k, k, None] * X[k]
-                k -= 1
-                continue
-            r1, r2 = X[k - 1].copy(), X[k]
-            X[k - 1] = inv_d[k - 1] * r1 + self.off[0, j] * r2
-            X[k] = self.off[1, j] * r1 + inv_d[k] * r2
-            if k - 1 > lo:
-                X[lo : k - 1] -= T[lo : k - 1, k - 1, None] * X[k - 1] + T[lo : k - 1, k, None] * X[k]
-            k -= 2
+        if not mid:
+            if upper:
+                self._leaves.append((lo, hi))
+            return [(lo, hi, None, None)]
+        rows, src = (slice(lo, mid), slice(mid, hi)) if upper else (slice(mid, hi), slice(lo, mid))
+        A = np.ascontiguousarray((self.T if upper else self.TH)[rows, src])
+        gemm = (rows, src, A, not np.iscomplexobj(A))
+        if upper:
+            return [*self._plan(mid, hi, True), gemm, *self._plan(lo, mid, True)]
+        return [*self._plan(lo, mid, False), gemm, *self._plan(mid, hi, False)]
 
-    def _forward(self, X: np.ndarray, lo: int, hi: int) -> None:
-        L, inv_dH, offH = self.TH, self.inv_dH, self.offH
-        mid = self._split(lo, hi)
-        if mid:
-            self._forward(X, lo, mid)
-            _matmul_sub(X, slice(mid, hi), L[mid:hi, lo:mid], slice(lo, mid))
-            self._forward(X, mid, hi)
-            return
-        k = lo
-        while k < hi:
-            j = self.bump.get(k) if k + 1 < hi else None
-            if j is None:
-                X[k] *= inv_dH[k]
-                if k < hi - 1:
-                    X[k + 1 : hi] -= L[k + 1 : hi, k, None] * X[k]
-                k += 1
+    def _run(self, X: np.ndarray, plan: list, inv: np.ndarray, cpl: np.ndarray, upper: bool) -> None:
+        Xf = X.view(np.float64)  # (n, 2m): real and imaginary parts interleaved, for real GEMMs
+        sub = self.sub
+        for a, b, A, real in plan:
+            if A is not None:  # X[a] -= A X[b]; numpy's matmul releases the GIL (scipy's BLAS wrappers hold it)
+                Y = Xf if real else X
+                Y[a] -= A @ Y[b]
                 continue
-            # (M^-H) block = conj transpose of the (M^-1) block
-            r1, r2 = X[k].copy(), X[k + 1]
-            X[k] = inv_dH[k] * r1 + offH[1, j] * r2
-            X[k + 1] = offH[0, j] * r1 + inv_dH[k + 1] * r2
-            if k + 2 < hi:
-                X[k + 2 : hi] -= L[k + 2 : hi, k, None] * X[k] + L[k + 2 : hi, k + 1, None] * X[k + 1]
-            k += 2
+            if b - a == 1:
+                X[a] *= inv[a]
+            elif sub[a]:  # bump: x = [[p, q], [s, u]] r, the off-diagonal coefficients in cpl
+                t1 = cpl[a] * X[a + 1]
+                t2 = cpl[a + 1] * X[a]
+                X[a:b] *= inv[a:b]
+                X[a] += t1
+                X[a + 1] += t2
+            elif upper:
+                X[a:b] *= inv[a:b]
+                X[a] -= cpl[a] * X[a + 1]
+            else:
+                X[a:b] *= inv[a:b]
+                X[a + 1] -= cpl[a + 1] * X[a]
 
 
 def _sturm_eig(d: np.ndarray, e2: np.ndarray, r: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
@@ -494,86 +496,89 @@ def _ritz_top_fast(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np.
     roots are real, so from the Gershgorin bound it descends monotonically and converges cubically); ``|x_k|``
     by two steps of inverse iteration (Thomas algorithm). ``s2`` is an *upper bound* on the second Ritz value
     (``lambda_2 < s1^2 (1 - c)`` for the largest probe ``c`` in ``_GAP_PROBES`` where a Sturm count finds only
-    one eigenvalue above), so the Kato-Temple gap ``s1 - s2`` is never over-estimated.
+    one eigenvalue above), so the Kato-Temple gap ``s1 - s2`` is never over-estimated. The recurrences run over
+    the rows of ``(k, m)`` arrays (one contiguous row per Lanczos step).
     """
     k = len(alpha)
-    a = np.stack(alpha, axis=1)  # (m, k)
-    m = a.shape[0]
+    a = np.stack(alpha)  # (k, m)
+    m = a.shape[1]
     if k == 1:
-        return a[:, 0].copy(), np.ones(m), np.zeros(m)
-    b = np.stack(beta[: k - 1], axis=1)
+        return a[0].copy(), np.ones(m), np.zeros(m)
+    b = np.stack(beta[: k - 1])
     d = a * a
-    d[:, :-1] += b * b
-    e = a[:, 1:] * b  # (m, k - 1)
+    d[:-1] += b * b
+    e = a[1:] * b  # (k - 1, m)
     ae = np.abs(e)
     g = d.copy()
-    g[:, :-1] += ae
-    g[:, 1:] += ae
-    scale = g.max(axis=1)
+    g[:-1] += ae
+    g[1:] += ae
+    scale = g.max(axis=0)
     scale = np.where(scale > 0, scale, 1.0)
-    d = d / scale[:, None]  # eigenvalues of the scaled matrix lie in [0, 1]
-    e = e / scale[:, None]
+    d /= scale  # eigenvalues of the scaled matrix lie in [0, 1]
+    e /= scale
     e2 = e * e
     x = np.full(m, 1.0 + 1e-12)
     act = np.arange(m)
+    dd, ee = d, e2
     with np.errstate(all="ignore"):
         for _ in range(60):
-            dd, ee, xx = d[act], e2[act], x[act]
-            q = dd[:, 0] - xx
+            xx = x[act]
+            q = dd[0] - xx
             ok = q < 0  # all pivots negative <=> x > lambda_max
             t = -1.0 / q  # q_i' / q_i
             w = np.zeros(act.size)  # q_i'' / q_i
             G, H = t.copy(), t * t  # sum 1/(x - lambda_j), sum 1/(x - lambda_j)^2
             for i in range(1, k):
-                rho = ee[:, i - 1] / q
-                q = dd[:, i] - xx - rho
+                rho = ee[i - 1] / q
+                q = dd[i] - xx - rho
                 ok &= q < 0
-                qp = rho * t - 1.0
                 w = rho * (w - 2.0 * t * t) / q
-                t = qp / q
+                t = (rho * t - 1.0) / q
                 G += t
                 H += t * t - w
             step = k / (G + np.sqrt(np.maximum((k - 1) * (k * H - G * G), 0.0)))
             # a point whose pivots are not all negative is within rounding of lambda_max: it stays there
             move = ok & (step > 2e-16 * xx) & np.isfinite(step)
             x[act[move]] = xx[move] - step[move]
-            act = act[move]
-            if act.size == 0:
-                break
+            if not move.all():
+                act = act[move]
+                if act.size == 0:
+                    break
+                dd, ee = d[:, act], e2[:, act]
         lam1 = np.clip(x, 0.0, 1.0)
         # Sturm counts at probes lam1 (1 - c): one eigenvalue above means lambda_2 < lam1 (1 - c)
-        probes = lam1[:, None] * (1.0 - _GAP_PROBES[None, :])  # (m, p)
+        probes = (1.0 - _GAP_PROBES)[:, None] * lam1[None, :]  # (p, m)
         tiny = np.finfo(float).tiny
-        q = d[:, :1] - probes
+        q = d[0] - probes
         count = (q >= 0).astype(np.int64)
         for i in range(1, k):
             q = np.where(np.abs(q) < tiny, -tiny, q)
-            q = d[:, i : i + 1] - probes - e2[:, i - 1 : i] / q
+            q = d[i] - probes - e2[i - 1] / q
             count += q >= 0
-        sep = count <= 1  # (m, p), True for probes below which only lambda_1 lies
-        c = np.where(sep, _GAP_PROBES[None, :], 0.0).max(axis=1)
+        sep = count <= 1  # (p, m), True for probes below which only lambda_1 lies
+        c = np.where(sep, _GAP_PROBES[:, None], 0.0).max(axis=0)
         lam2 = lam1 * (1.0 - c)
         # inverse iteration with (T - shift I), shift slightly above lambda_max: negative definite, stable
         shift = lam1 * (1 + 8 * np.finfo(float).eps) + tiny
-        y = np.ones((m, k))
+        y = np.ones((k, m))
+        cc = np.empty((k - 1, m))
+        gg = np.empty((k, m))
         for _ in range(2):
-            cc = np.empty((m, k - 1))
-            gg = np.empty((m, k))
-            piv = d[:, 0] - shift
+            piv = d[0] - shift
             piv = np.where(np.abs(piv) < tiny, -tiny, piv)
-            cc[:, 0] = e[:, 0] / piv
-            gg[:, 0] = y[:, 0] / piv
+            cc[0] = e[0] / piv
+            gg[0] = y[0] / piv
             for i in range(1, k):
-                piv = d[:, i] - shift - e[:, i - 1] * cc[:, i - 1]
+                piv = d[i] - shift - e[i - 1] * cc[i - 1]
                 piv = np.where(np.abs(piv) < tiny, -tiny, piv)
                 if i < k - 1:
-                    cc[:, i] = e[:, i] / piv
-                gg[:, i] = (y[:, i] - e[:, i - 1] * gg[:, i - 1]) / piv
-            y[:, -1] = gg[:, -1]
+                    cc[i] = e[i] / piv
+                gg[i] = (y[i] - e[i - 1] * gg[i - 1]) / piv
+            y[-1] = gg[-1]
             for i in range(k - 2, -1, -1):
-                y[:, i] = gg[:, i] - cc[:, i] * y[:, i + 1]
-            y /= np.maximum(np.linalg.norm(y, axis=1), tiny)[:, None]
-    return np.sqrt(lam1 * scale), np.abs(y[:, -1]), np.sqrt(lam2 * scale)
+                y[i] = gg[i] - cc[i] * y[i + 1]
+            y /= np.maximum(np.sqrt(np.einsum("ij,ij->j", y, y)), tiny)[None, :]
+    return np.sqrt(lam1 * scale), np.abs(y[-1]), np.sqrt(lam2 * scale)
 
 
 def _converged(s: np.ndarray, res: np.ndarray, s2: np.ndarray, tol: float) -> np.ndarray:
@@ -611,13 +616,13 @@ def _gk_chunk(T: np.ndarray, z: np.ndarray, tol: float, max_steps: int) -> tuple
         for step in range(1, max_steps + 1):
             p = op.solve(v)
             if u is not None:
-                u *= beta[-1][None, :]
+                _scale_cols(u, beta[-1])
                 p -= u
             a = _col_norms(p)
-            p *= (1.0 / np.where(a > 0, a, 1.0))[None, :]
+            _scale_cols(p, 1.0 / np.where(a > 0, a, 1.0))
             u = p
             q = op.solve_h(p.copy())
-            v *= a[None, :]
+            _scale_cols(v, a)
             q -= v
             b = _col_norms(q)
             alpha.append(a)
@@ -641,8 +646,9 @@ def _gk_chunk(T: np.ndarray, z: np.ndarray, tol: float, max_steps: int) -> tuple
                         op.take(keep)
                         alpha = [w[keep] for w in alpha]
                         beta = [w[keep] for w in beta]
-                        q, b, u = q[:, keep], b[keep], u[:, keep]
-            q *= (1.0 / np.where(b > 0, b, 1.0))[None, :]
+                        cols = np.flatnonzero(keep)  # np.take keeps the rows C-contiguous (X[:, mask] would not)
+                        q, b, u = np.take(q, cols, axis=1), b[keep], np.take(u, cols, axis=1)
+            _scale_cols(q, 1.0 / np.where(b > 0, b, 1.0))
             v = q
     return sigma, ok
 
