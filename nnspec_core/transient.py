@@ -18,20 +18,29 @@ powers).
 
 From n = 256 the Lanczos phase (and, up to n = 1024, the forming of the powers) runs under one BLAS thread
 (``threadpool_limits``, restored on exit): its GEMMs are narrow and many, and threaded BLAS on busy cores was
-3-5x slower in wall time.
+3-5x slower in wall time. From 64 k on, the columns are dealt alternately into two independent batches that
+run in two Python threads on a machine with two cores (numpy's GEMMs release the GIL; the same two batches run
+one after the other on one core, so the values never depend on the machine).
 
 Cost at n = 771, 1 BLAS thread: ~11 GEMMs to form the powers plus 2 x ~2.9 matrix-vector products per k and
 Lanczos step. Lanczos needs 3-9 steps when the top singular values of J^k are well separated (the Adam
-"full" operator of a trained MLP: ~0.4 s CPU for all k <= 200) and ~40-48 steps when they are within
-0.3-2 % of each other (the synthetic Adam operator of benchmarks/bench_transient.py: ~2.3 s CPU). Measured
-there: block Krylov (block 2-8) started from a neighbouring k's top singular vectors needs more
-matrix-vector products than single-vector Lanczos; a single warm-start vector saves ~25 % but can lock
-onto the second singular value where the top two swap order, so every k starts from the same random vector.
+"full" operator of a trained MLP: ~0.4 s for all k <= 200) and 40-90 steps when they are within 0.4-2 % of
+each other (synthetic Adam operators with a random H, benchmarks/bench_transient.py: 1-2 s with two cores).
+A column gets up to ``_MAX_STEPS`` = 400 steps before its exact-SVD fallback: with 60, 29 of 200 k fell back
+on one such operator (7.8 s instead of 1.8 s). Long runs are safe without reorthogonalization: the top Ritz
+value never exceeds ``||J^k||``, and orthogonality is lost only along converged Ritz vectors, whose residual
+test then passes. Measured and not adopted: the real Schur factor (quasi-triangular formed powers, ~half the
+flops per product) was 1.25x faster on one core but no faster with two batches on two cores, after its
+0.2 s factorization; block Krylov (block 2-8) started from a neighbouring k's top singular vectors needs more
+matrix-vector products than single-vector Lanczos; a single warm-start vector saves ~25 % but can lock onto
+the second singular value where the top two swap order, so every k starts from the same random vector.
 """
 
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,6 +68,11 @@ _LEVELS = 4
 _SINGLE_THREAD_MIN_N = 256
 #: ... and so does the forming of the powers below this n (larger GEMMs gain from BLAS threads).
 _THREADED_POWERS_MIN_N = 1025
+#: From this many k on, the batched Lanczos runs as two interleaved batches (two threads on two cores).
+_SPLIT_MIN_COLS = 64
+#: Lanczos steps before a k falls back to an exact SVD. Top singular values 0.4 % apart took 60-90 steps; a
+#: straggler's step costs a few matrix-vector products, an SVD at n = 771 as much as ~100 of its steps.
+_MAX_STEPS = 400
 #: Relative accuracy of each ||J^k||_2 on the Lanczos path.
 POWER_TOL = 1e-10
 
@@ -125,7 +139,7 @@ def _apply(factors: list[tuple[np.ndarray, np.ndarray, np.ndarray]], X: np.ndarr
 
 
 def _gk_sigma_max(
-    factors: list[tuple[np.ndarray, np.ndarray]], n: int, m: int, dtype, tol: float, max_steps: int = 60
+    factors: list[tuple[np.ndarray, np.ndarray]], n: int, m: int, dtype, tol: float, max_steps: int = _MAX_STEPS
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top singular value of each column's operator by batched Golub-Kahan-Lanczos; returns (s, ok).
 
@@ -184,8 +198,9 @@ def _power_norms_dense(A: np.ndarray, ks: np.ndarray, tol: float) -> np.ndarray:
     """||A^k||_2 for the integer array ks (sorted unique, >= 0).
 
     From ``n >= _SINGLE_THREAD_MIN_N`` the batched Lanczos runs under one BLAS thread (its GEMMs are narrow and
-    many: with other work on the 2 cores, threaded BLAS was measured 3-5x slower in wall time), and so does the
-    forming of the powers up to ``n <= _THREADED_POWERS_MIN_N - 1`` (larger GEMMs gain from threads).
+    many: with other work on the 2 cores, threaded BLAS was measured 3-5x slower in wall time; two batches in
+    two Python threads use both cores instead, see :func:`_lanczos_norms`), and so does the forming of the
+    powers up to ``n <= _THREADED_POWERS_MIN_N - 1`` (larger GEMMs gain from threads).
     """
     n = A.shape[0]
     if n <= DIRECT_MAX_N or int(ks.max()) <= 3:
@@ -232,13 +247,45 @@ def _formed_powers(A: np.ndarray, ks: np.ndarray) -> list[tuple[np.ndarray, np.n
 
 
 def _lanczos_norms(A: np.ndarray, ks: np.ndarray, factors: list, tol: float) -> np.ndarray:
-    """Batched Lanczos over the formed powers; exact SVDs for the rare unconverged k; ||A^0|| = 1."""
-    s_k, ok = _gk_sigma_max(factors, A.shape[0], ks.size, A.dtype, tol)
+    """Batched Lanczos over the formed powers; exact SVDs for the rare unconverged k; ||A^0|| = 1.
+
+    From ``_SPLIT_MIN_COLS`` columns on, the k are dealt alternately into two independent batches (equal mixes
+    of small and large k), run in two threads where two cores are available (numpy's GEMMs release the GIL)
+    and one after the other otherwise: the same batches either way, so the values do not depend on the machine.
+    """
+    n, m = A.shape[0], ks.size
+    if m < _SPLIT_MIN_COLS:
+        s_k, ok = _gk_sigma_max(factors, n, m, A.dtype, tol)
+    else:
+        parts = [np.arange(i, m, 2) for i in range(2)]
+
+        def run(cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            pos = np.full(m, -1)
+            pos[cols] = np.arange(cols.size)
+            sub = [(P, pos[c][pos[c] >= 0]) for P, c in factors]
+            return _gk_sigma_max(sub, n, cols.size, A.dtype, tol)
+
+        if _cores() >= 2:
+            with ThreadPoolExecutor(2, thread_name_prefix="nnspec-powers") as pool:
+                results = list(pool.map(run, parts))
+        else:
+            results = [run(c) for c in parts]
+        s_k, ok = np.empty(m), np.empty(m, dtype=bool)
+        for cols, (s_part, ok_part) in zip(parts, results, strict=True):
+            s_k[cols], ok[cols] = s_part, ok_part
     s_k[ks == 0] = 1.0  # ||J^0|| = ||I|| = 1: no SVD of the identity
     for i in np.flatnonzero(~ok & (ks > 0)):
         out_k = np.linalg.matrix_power(A, int(ks[i]))
         s_k[i] = sla.svdvals(out_k, check_finite=False)[0] if np.all(np.isfinite(out_k)) else np.inf
     return s_k
+
+
+def _cores() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 def _power_norms_direct(A: np.ndarray, ks: np.ndarray) -> np.ndarray:

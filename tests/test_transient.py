@@ -243,3 +243,35 @@ def test_validation():
         transient_growth(np.eye(2), 3, kappa_V=0.5)
     with pytest.raises(ValueError, match="t must contain only finite"):
         expm_norms(np.eye(2), [np.nan])
+
+
+def test_clustered_top_singular_values_converge_without_svd_fallback(rng, monkeypatch):
+    """Symmetric J (n = 300) with eigenvalues evenly spaced in [0.5, 0.999]: ||J^k|| = 0.999^k in closed form,
+    and for small k the top singular values of J^k are 0.17 % apart (k = 1 took more than 60 Lanczos steps).
+    Every k must converge in Lanczos, with no exact-SVD fallback."""
+    import nnspec_core.transient as tr
+
+    n = 300
+    Q = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    J = (Q * np.linspace(0.5, 0.999, n)) @ Q.T
+
+    def no_svd(*args, **kwargs):
+        raise AssertionError("exact-SVD fallback used")
+
+    monkeypatch.setattr(tr.sla, "svdvals", no_svd)
+    np.testing.assert_allclose(power_norms(J, 100), 0.999 ** np.arange(101), rtol=1e-9)
+
+
+def test_two_batches_give_the_same_values_on_one_or_two_cores(rng, monkeypatch):
+    """From 64 k on the Lanczos columns run as two interleaved batches: in two threads on two cores, one after
+    the other on one core; the values are identical either way and match matrix_power."""
+    import nnspec_core.transient as tr
+
+    A = nonnormal(rng, 60, rho=0.99)
+    ref = ref_norms(A, range(101))
+    got = {}
+    for cores in (1, 2):
+        monkeypatch.setattr(tr, "_cores", lambda c=cores: c)
+        got[cores] = power_norms(A, 100)
+    np.testing.assert_array_equal(got[1], got[2])
+    np.testing.assert_allclose(got[2], ref, rtol=1e-8)
