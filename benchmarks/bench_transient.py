@@ -5,6 +5,7 @@ Run from the repository root::
     python benchmarks/bench_transient.py            # single BLAS thread, then default threads
     python benchmarks/bench_transient.py --quick    # fewer loop steps timed (extrapolated)
     python benchmarks/bench_transient.py --full     # the whole 200-step loop (exact errors at every k)
+    python benchmarks/bench_transient.py --sweep    # also nine synthetic Adam operators (nnspec time only)
 
 Cases, all with the loop timed in the same process (ratio = loop time / nnspec time):
 
@@ -15,7 +16,10 @@ Cases, all with the loop timed in the same process (ratio = loop time / nnspec t
   on the same operator (issue 4);
 * ``hard``     the synthetic Adam full operator of ``bench_pseudospectra.py`` (H = Q diag(logspace(-2, 1)) Q^T,
   lr = 1e-3, step 50): the top singular values of J^k are 0.3-2 % apart and swap order, so single-vector
-  Lanczos needs ~40-50 steps per k.
+  Lanczos needs ~40-50 steps per k;
+* ``sweep``    (``--sweep``) nine more synthetic Adam full operators, n = 771: H = Q diag(lambda) Q^T with
+  lambda = logspace(-2, 1), logspace(-3, 0) or uniform(0, 1), at (lr, step) = (1e-3, 50), (1e-2, 1),
+  (1e-3, 1000); nnspec time and the number of k that needed the exact-SVD fallback (the loop is not rerun).
 
 The loop is run for the first ``k_loop`` steps and extrapolated linearly to 200 (printed "extrap.") unless
 ``--full``; "max rel err" compares nnspec with the loop's norms at those k and with
@@ -65,7 +69,51 @@ def _operators():
     return {"trainer": J_trainer, "hard": J_hard}
 
 
-def _run_child(quick: bool, full: bool) -> None:
+def _sweep() -> None:
+    """nnspec time on nine synthetic Adam full operators (n = 771) and how many k fell back to an exact SVD."""
+    import numpy as np
+
+    import nnspec_core.transient as tr
+    from nnspec_core.operators import update_operator
+
+    fallbacks = []
+    engine = tr._gk_sigma_max
+
+    def counting(*a, **k):
+        s, ok = engine(*a, **k)
+        fallbacks.append(int(np.count_nonzero(~ok)))
+        return s, ok
+
+    tr._gk_sigma_max = counting
+    rng = np.random.default_rng(0)
+    n = 257
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)))
+    spectra = {
+        "logspace(-2, 1)": np.logspace(-2, 1, n),
+        "logspace(-3, 0)": np.logspace(-3, 0, n),
+        "uniform(0, 1)": np.random.default_rng(1).uniform(0, 1, n),
+    }
+    times = []
+    for label, lam in spectra.items():
+        H = (Q * lam) @ Q.T
+        g = rng.standard_normal(n) * 0.1
+        state = {"grad": g, "exp_avg": 0.1 * g, "exp_avg_sq": g * g + 1e-4}
+        for lr, step in ((1e-3, 50), (1e-2, 1), (1e-3, 1000)):
+            J = update_operator("adam", H, lr=lr, state=state, coords="full", step=step).J
+            fallbacks.clear()
+            _, wall, cpu = _clock(tr.power_norms, J, 200)
+            times.append(wall)
+            print(
+                f"  sweep    lambda {label:<16s} lr {lr:<6g} step {step:<5d}: nnspec wall {wall:5.2f} s "
+                f"cpu {cpu:5.2f} s | exact-SVD fallbacks {sum(fallbacks)}",
+                flush=True,
+            )
+    tr._gk_sigma_max = engine
+    print(f"  sweep    median wall {np.median(times):.2f} s, max {max(times):.2f} s, "
+          f"{sum(t < 1 for t in times)} of {len(times)} under 1 s", flush=True)
+
+
+def _run_child(quick: bool, full: bool, sweep: bool = False) -> None:
     import numpy as np
 
     from nnspec_core.transient import power_norms
@@ -108,6 +156,8 @@ def _run_child(quick: bool, full: bool) -> None:
                 f"cpu {1e3 * cpu_s:6.1f} ms (best of 5) | max rel diff to the all-k run {err_s:.1e}",
                 flush=True,
             )
+    if sweep:
+        _sweep()
     J = np.random.default_rng(1).standard_normal((771, 771))
     _, wall_g, cpu_g = _clock(lambda: [J @ J for _ in range(5)])
     print(
@@ -118,9 +168,9 @@ def _run_child(quick: bool, full: bool) -> None:
 
 
 def main() -> int:
-    quick, full = "--quick" in sys.argv, "--full" in sys.argv
+    quick, full, sweep = "--quick" in sys.argv, "--full" in sys.argv, "--sweep" in sys.argv
     if CHILD_FLAG in sys.argv:
-        _run_child(quick, full)
+        _run_child(quick, full, sweep)
         return 0
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for label, threads in (("single BLAS thread", "1"), ("default threads", None)):
@@ -132,7 +182,7 @@ def main() -> int:
             else:
                 env[var] = threads
         print(f"== {label} (ratios = power-loop time / nnspec time, same process) ==", flush=True)
-        flags = [f for f in ("--quick", "--full") if f in sys.argv]
+        flags = [f for f in ("--quick", "--full", "--sweep") if f in sys.argv]
         rc = subprocess.call([sys.executable, os.path.abspath(__file__), CHILD_FLAG, *flags], env=env)
         if rc:
             return rc
