@@ -6,6 +6,7 @@ Run from the repository root::
     python benchmarks/bench_transient.py --quick    # fewer loop steps timed (extrapolated)
     python benchmarks/bench_transient.py --full     # the whole 200-step loop (exact errors at every k)
     python benchmarks/bench_transient.py --sweep    # also nine synthetic Adam operators (nnspec time only)
+    python benchmarks/bench_transient.py --trained  # also 54 trained Adam operators (nnspec time only, ~2 min)
 
 Cases, all with the loop timed in the same process (ratio = loop time / nnspec time):
 
@@ -17,6 +18,9 @@ Cases, all with the loop timed in the same process (ratio = loop time / nnspec t
 * ``hard``     the synthetic Adam full operator of ``bench_pseudospectra.py`` (H = Q diag(logspace(-2, 1)) Q^T,
   lr = 1e-3, step 50): the top singular values of J^k are 0.3-2 % apart and swap order, so single-vector
   Lanczos needs ~40-50 steps per k;
+* ``trained``  (``--trained``) the Adam full operators of width-64 MLPs (257 parameters, n = 771) trained on
+  moons / spiral / circles with lr 1e-3, 1e-2, 1e-1 and tanh / relu, at steps 10, 100 and 300 (54 operators);
+  nnspec time only;
 * ``sweep``    (``--sweep``) nine more synthetic Adam full operators, n = 771: H = Q diag(lambda) Q^T with
   lambda = logspace(-2, 1), logspace(-3, 0) or uniform(0, 1), at (lr, step) = (1e-3, 50), (1e-2, 1),
   (1e-3, 1000); nnspec time and the number of k that needed the exact-SVD fallback (the loop is not rerun).
@@ -69,6 +73,33 @@ def _operators():
     return {"trainer": J_trainer, "hard": J_hard}
 
 
+def _trained() -> None:
+    """nnspec time for all k <= 200 on the Adam full operators of 54 trained width-64 MLPs (n = 771)."""
+    import numpy as np
+
+    from nnspec_core.training import TrainConfig, Trainer
+    from nnspec_core.transient import power_norms
+
+    times = []
+    for dataset in ("moons", "spiral", "circles"):
+        for lr in (1e-3, 1e-2, 1e-1):
+            for activation in ("tanh", "relu"):
+                cfg = TrainConfig(optimizer="adam", lr=lr, coords="full", width=64, steps=300, dataset=dataset,
+                                  activation=activation)
+                trainer = Trainer(cfg, analyse=False)
+                row = []
+                for target in (10, 100, 300):
+                    while trainer.t < target:
+                        trainer.step_once()
+                    _, wall, _ = _clock(power_norms, trainer.current_operator()[0].J, 200)
+                    row.append(wall)
+                times += row
+                print(f"  trained  {dataset:<8s} lr {lr:<6g} {activation:<5s} steps 10/100/300: nnspec wall "
+                      + " / ".join(f"{t:.2f}" for t in row) + " s", flush=True)
+    print(f"  trained  median wall {np.median(times):.2f} s, max {max(times):.2f} s, "
+          f"{sum(t < 1 for t in times)} of {len(times)} under 1 s", flush=True)
+
+
 def _sweep() -> None:
     """nnspec time on nine synthetic Adam full operators (n = 771) and how many k fell back to an exact SVD."""
     import numpy as np
@@ -113,7 +144,7 @@ def _sweep() -> None:
           f"{sum(t < 1 for t in times)} of {len(times)} under 1 s", flush=True)
 
 
-def _run_child(quick: bool, full: bool, sweep: bool = False) -> None:
+def _run_child(quick: bool, full: bool, sweep: bool = False, trained: bool = False) -> None:
     import numpy as np
 
     from nnspec_core.transient import power_norms
@@ -156,6 +187,8 @@ def _run_child(quick: bool, full: bool, sweep: bool = False) -> None:
                 f"cpu {1e3 * cpu_s:6.1f} ms (best of 5) | max rel diff to the all-k run {err_s:.1e}",
                 flush=True,
             )
+    if trained:
+        _trained()
     if sweep:
         _sweep()
     J = np.random.default_rng(1).standard_normal((771, 771))
@@ -168,9 +201,9 @@ def _run_child(quick: bool, full: bool, sweep: bool = False) -> None:
 
 
 def main() -> int:
-    quick, full, sweep = "--quick" in sys.argv, "--full" in sys.argv, "--sweep" in sys.argv
+    quick, full, sweep, trained = (f in sys.argv for f in ("--quick", "--full", "--sweep", "--trained"))
     if CHILD_FLAG in sys.argv:
-        _run_child(quick, full, sweep)
+        _run_child(quick, full, sweep, trained)
         return 0
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     for label, threads in (("single BLAS thread", "1"), ("default threads", None)):
@@ -182,7 +215,7 @@ def main() -> int:
             else:
                 env[var] = threads
         print(f"== {label} (ratios = power-loop time / nnspec time, same process) ==", flush=True)
-        flags = [f for f in ("--quick", "--full", "--sweep") if f in sys.argv]
+        flags = [f for f in ("--quick", "--full", "--sweep", "--trained") if f in sys.argv]
         rc = subprocess.call([sys.executable, os.path.abspath(__file__), CHILD_FLAG, *flags], env=env)
         if rc:
             return rc
