@@ -134,14 +134,18 @@ def _fmt_array(v: np.ndarray) -> np.ndarray:
 
 
 def eps_label(level: float) -> str:
-    """Legend label of the ε-pseudospectral contour at ``log10 ε = level``: ``"ε = 1e-3"``."""
+    """Legend label of the ε-pseudospectral contour at ``log10 ε = level``: ``"ε = 1e-3"``, ``"ε = 3.2e-3"``
+    (one exponent style for whole and fractional levels)."""
     if float(level).is_integer():
         return f"ε = 1e{int(level)}"
-    return f"ε = {10.0**level:.1e}"
+    mantissa, exponent = f"{10.0**level:.1e}".split("e")
+    return f"ε = {mantissa}e{int(exponent)}"
 
 
 def _title(text: str) -> dict:
-    return dict(text=text, xref="paper", x=0.0, xanchor="left") if text else dict(text="")
+    """Title at the figure's left edge (``xref="container"``): anchored to the plot area instead, it started
+    at an equal-aspect plot's narrowed left edge and ran off the figure in narrow columns."""
+    return dict(text=text, xref="container", x=0.0, xanchor="left", pad=dict(l=12)) if text else dict(text="")
 
 
 def _nest(kw: Mapping[str, Any]) -> dict:
@@ -1395,8 +1399,12 @@ def plot_phase_distributions(
         phases += [str(p) for p in per if str(p) not in phases]
     notes = dict(annotations or {})
     subtitles = [f"{i}<br><sup>{notes[i]}</sup>" if i in notes else i for i in inds]
-    fig = _Draft(rows=1, cols=len(inds), spacing=0.25 / len(inds) + 0.03)
+    # room between panels for the next panel's tick labels and y title (they ran into the neighbour at 0.25 / n)
+    fig = _Draft(rows=1, cols=len(inds), spacing=0.3 / len(inds) + 0.05)
     fig.subplot_titles(subtitles, size=theme.font_size)
+    if title:  # the figure title above two-line subplot titles: a taller top margin (they crowded each other)
+        m = layout_style(theme, has_title=True)["margin"]
+        fig.update_layout(margin_t=m["t"] + int(round((2.4 if notes else 1.3) * theme.font_size)))
     for col, (ind, per) in enumerate(values_by_phase.items(), start=1):
         for p_name, vals in per.items():
             v = _vector(vals, f"values_by_phase[{ind!r}][{p_name!r}]")
@@ -1487,7 +1495,7 @@ def plot_lead_times(
     uirevision: str = "lead_times",
     theme: Theme = DEFAULT_THEME,
 ) -> go.Figure:
-    """Overlaid histograms of warning lead times, one per indicator.
+    """Histograms of warning lead times, one per indicator, side by side on shared bins.
 
     Parameters
     ----------
@@ -1496,35 +1504,47 @@ def plot_lead_times(
         non-finite entries mean "never warned" and are counted in the legend name
         ("κ(V) (n = 40, 3 missed)").
     nbins : int
+        Number of bins shared by all indicators (over the range of all finite lead times).
     x_title, title, uirevision : str
     theme : Theme
 
     Returns
     -------
     plotly.graph_objects.Figure
-        One ``go.Histogram`` per indicator, overlay mode, and a dotted line at 0.
+        One ``go.Histogram`` per indicator (grouped bars in the legend's colours: overlaid bars blended
+        into colours that were in no legend), whole-number count ticks, and a dotted line at 0.
     """
     theme = _check_theme(theme)
     if not isinstance(lead_times, Mapping) or not lead_times:
         raise ValueError("lead_times must be a non-empty dict of name -> array of lead times.")
     nbins = check_scalar(nbins, "nbins", min_val=1, integer=True)
-    fig = _Draft()
-    for i, (name, vals) in enumerate(lead_times.items()):
+    finite = {}
+    for name, vals in lead_times.items():
         v = _vector(vals, f"lead_times[{name!r}]")
-        fin = v[np.isfinite(v)]
+        finite[name] = (v[np.isfinite(v)], v.size)
+    pooled = np.concatenate([f for f, _ in finite.values()])
+    edges = np.histogram_bin_edges(pooled, bins=nbins) if pooled.size else np.array([0.0, 1.0])
+    xbins = dict(start=float(edges[0]), end=float(edges[-1]), size=float(edges[1] - edges[0]))
+    top = 0
+    fig = _Draft()
+    for i, (name, (fin, total)) in enumerate(finite.items()):
+        top = max(top, int(np.histogram(fin, bins=edges)[0].max()) if fin.size else 0)
         fig.add_trace(
             go.Histogram(
                 x=fin,
-                nbinsx=nbins,
-                name=f"{name} (n = {fin.size}, {v.size - fin.size} missed)",
+                xbins=xbins,
+                autobinx=False,
+                name=f"{name} (n = {fin.size}, {total - fin.size} missed)",
                 marker=dict(color=theme.color(i)),
-                opacity=0.6,
+                opacity=0.85,
             )
         )
     fig.add_vline(0.0, line=dict(color=theme.text_color, width=0.4 * theme.line_width, dash="dot"))
-    fig.update_layout(barmode="overlay")
+    fig.update_layout(barmode="group", bargap=0.15)
     fig.update_xaxes(title_text=x_title)
-    fig.update_yaxes(title_text="number of runs")
+    # counts are whole runs: ticks every 1, 2, 5, 10, ... runs (Plotly's auto ticks gave 0.5, 1.5, ...)
+    dtick = next(d for d in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10**9) if top / d <= 8)
+    fig.update_yaxes(title_text="number of runs", dtick=dtick, tick0=0, rangemode="tozero")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=400)
 
 

@@ -78,7 +78,7 @@ def test_eps_levels_flag(mfile, tmp_path, capsys):
     assert rc == 0, err
     data = _plot_json(out.read_text(encoding="utf-8"))
     keys = sorted(t["name"] for t in data if t.get("legendgroup") == "pseudospectra" and t["type"] == "scatter")
-    assert keys == ["ε = 1e-1", "ε = 3.2e-03"]
+    assert keys == ["ε = 1e-1", "ε = 3.2e-3"]
 
 
 def test_static_formats_are_valid(mfile, tmp_path, capsys):

@@ -95,7 +95,7 @@ def test_spectrum_nonuniform_levels_one_trace_each(jordanish):
     assert len(contours) == 3
     np.testing.assert_allclose(_contour_levels(fig), levels)
     assert [c.contours.start for c in contours] == [c.contours.end for c in contours]
-    assert "ε = 3.2e-03" in _names(fig) and "ε = 1e-4" in _names(fig)
+    assert "ε = 3.2e-3" in _names(fig) and "ε = 1e-4" in _names(fig)
 
 
 def test_spectrum_classes_and_defective_eigenvalue():
@@ -356,7 +356,9 @@ def test_phase_distributions_roc_lead_times_run_grid(rng):
 
     lead = F.plot_lead_times({"κ(V)": np.r_[1.0, 2.0, np.inf], "ρ(J)": [3.0]})
     assert _names(lead) == ["κ(V) (n = 2, 1 missed)", "ρ(J) (n = 1, 0 missed)"]
-    assert lead.layout.barmode == "overlay"
+    assert lead.layout.barmode == "group"
+    assert lead.data[0].xbins.size == lead.data[1].xbins.size  # shared bins
+    assert lead.layout.yaxis.dtick == 1  # whole runs
 
     lrs, seeds = np.logspace(-2, 0, 4), np.arange(3)
     ph = np.array([["stable"] * 3, ["stable", "eos", "stable"], ["diverged"] * 3, ["diverged"] * 3])
@@ -466,7 +468,7 @@ def test_builders_deterministic_serialisable_and_leave_inputs_alone():
 
 
 def test_eps_label():
-    assert F.eps_label(-3) == "ε = 1e-3" and F.eps_label(0.0) == "ε = 1e0" and F.eps_label(-2.5) == "ε = 3.2e-03"
+    assert F.eps_label(-3) == "ε = 1e-3" and F.eps_label(0.0) == "ε = 1e0" and F.eps_label(-2.5) == "ε = 3.2e-3"
 
 
 def test_no_streamlit_import():
