@@ -1299,9 +1299,18 @@ def plot_trajectory_2d(
         g1 = np.linspace(lo[0] - pad[0], hi[0] + pad[0], 121)
         g2 = np.linspace(lo[1] - pad[1], hi[1] + pad[1], 121)
         D1, D2 = np.meshgrid(g1 - star[0], g2 - star[1])  # (121, 121)
-        F = 0.5 * (Hm[0, 0] * D1**2 + (Hm[0, 1] + Hm[1, 0]) * D1 * D2 + Hm[1, 1] * D2**2)
-        use_log = bool(np.all(F >= 0))
-        Z = np.log10(np.maximum(F, np.finfo(float).tiny)) if use_log else F
+        # f = s^2 f(D / s): diverged iterates (|θ| ~ 1e200) would overflow f itself, not its log
+        s = max(float(np.abs(D1).max()), float(np.abs(D2).max()), np.finfo(float).tiny)
+        E1, E2 = D1 / s, D2 / s
+        Fs = 0.5 * (Hm[0, 0] * E1**2 + (Hm[0, 1] + Hm[1, 0]) * E1 * E2 + Hm[1, 1] * E2**2)
+        use_log = bool(np.all(Fs >= 0))
+        if use_log:
+            F = Fs  # only its sign is used below
+            Z = 2 * np.log10(s) + np.log10(np.maximum(Fs, np.finfo(float).tiny))
+        else:
+            with np.errstate(over="ignore"):
+                F = Z = Fs * s * s
+            Z = np.where(np.isfinite(Z), Z, np.nan)  # gaps in the contour, never inf in the figure JSON
         zf = Z[np.isfinite(Z) & (F > 0)] if use_log else Z[np.isfinite(Z)]
         zlo, zhi = (float(np.quantile(zf, 0.02)), float(zf.max())) if zf.size else (0.0, 1.0)
         fig.add_trace(

@@ -336,6 +336,25 @@ def test_trajectory_levels_and_iterates():
     assert fig.layout.yaxis.scaleanchor == "x"
 
 
+def test_trajectory_of_diverged_run_has_no_overflow_and_no_inf(recwarn):
+    H = np.array([[2.0, -1.5], [-1.5, 2.0]])
+    T = np.array([[1.0, 1.0], [1e150, -1e150], [1e200, 1e200]])
+    fig = F.plot_trajectory_2d(T, H=H)
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    c = fig.data[0]
+    z = np.array(c.z, dtype=float)
+    assert np.isfinite(z).all()
+    i, j = 40, 7  # log10 f at a grid point, from the exact f in extended precision
+    x = np.array([c.x[j], c.y[i]], dtype=np.longdouble) / 1e200
+    f = 0.5 * x @ H.astype(np.longdouble) @ x
+    np.testing.assert_allclose(z[i, j], float(np.log10(f)) + 400, rtol=1e-12)
+    # an indefinite f overflows: gaps, never inf
+    fig2 = F.plot_trajectory_2d(T, H=np.array([[1.0, 0.0], [0.0, -1.0]]))
+    assert not np.isinf(np.array(fig2.data[0].z, dtype=float)).any()
+    assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    np.testing.assert_allclose(np.column_stack([fig.data[2].x, fig.data[2].y]), T)
+
+
 # ------------------------------------------------------------------------------------- studies
 def test_phase_distributions_roc_lead_times_run_grid(rng):
     vals = {
