@@ -57,7 +57,6 @@ SVD_MAX_N = 12
 #: Default relative tolerance of the Lanczos path on sigma_min.
 LANCZOS_TOL = 1e-8
 _KRYLOV_DIM = 100
-_DENSE_RITZ_K = 24
 #: Batches (columns) at most this large get their Ritz values from a dense eigh (less Python work per check).
 _DENSE_RITZ_BATCH = 16
 
@@ -379,92 +378,11 @@ class _ShiftedTriangular:
                 X[a + 1] -= cpl[a + 1] * X[a]
 
 
-def _sturm_eig(d: np.ndarray, e2: np.ndarray, r: int, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """r-th largest eigenvalue (r = 1, 2) of symmetric tridiagonals (diag d (m, k), squared off-diag e2), in [lo, hi].
-
-    Vectorised Sturm multisection: x <= lambda_r iff at least r pivots of the LDL^T of T - xI are >= 0.
-    """
-    m, k = d.shape
-    tiny = np.finfo(float).tiny
-    n_probe = 3 if m > 512 else 15  # few probes when flops dominate, many when Python overhead does
-    probes = np.linspace(0, 1, n_probe + 2)[1:-1]
-    rows = np.arange(m)
-    for _ in range(64):
-        x = lo[:, None] + (hi - lo)[:, None] * probes[None, :]  # (m, n_probe)
-        q = d[:, :1] - x
-        count = (q >= 0).astype(np.int64)
-        for i in range(1, k):
-            q = np.where(np.abs(q) < tiny, -tiny, q)
-            q = d[:, i : i + 1] - x - e2[:, i - 1 : i] / q
-            count += q >= 0
-        n_ok = (count >= r).sum(axis=1)  # probes (ascending) that are <= lambda_r
-        new_lo = np.where(n_ok > 0, x[rows, np.maximum(n_ok - 1, 0)], lo)
-        new_hi = np.where(n_ok < probes.size, x[rows, np.minimum(n_ok, probes.size - 1)], hi)
-        lo, hi = new_lo, new_hi
-        if np.all(hi - lo <= 4 * np.finfo(float).eps * np.maximum(np.abs(hi), tiny)):
-            break
-    return hi
-
-
-def _ritz_top(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top two singular values ``s1 >= s2`` of the bidiagonal ``B_k`` and ``|x_k|`` (last entry of the top left
-    singular vector), per column: returns ``(s1, |x_k|, s2)``.
-
-    ``B_k B_k^T`` is symmetric tridiagonal (diagonal ``a_i^2 + b_i^2``, ``a_k^2``; off-diagonal ``a_{i+1} b_i``).
-    Eigenvalues by vectorised Sturm multisection (to full precision), the eigenvector's last entry by two
-    steps of inverse iteration (Thomas algorithm) -- O(k) per column instead of a dense O(k^3) solver.
-    """
-    k = len(alpha)
-    a = np.stack(alpha, axis=1)  # (m, k)
-    m = a.shape[0]
-    b = np.stack(beta[: k - 1], axis=1) if k > 1 else np.zeros((m, 0))
-    d = a * a
-    d[:, :-1] += b * b
-    e = a[:, 1:] * b  # (m, k - 1)
-    if k == 1:
-        return np.sqrt(d[:, 0]), np.ones(m), np.zeros(m)
-    if k <= _DENSE_RITZ_K:  # small k: batched dense eigh is cheapest
-        G = np.zeros((m, k, k))
-        idx = np.arange(k)
-        G[:, idx, idx] = d
-        G[:, idx[1:], idx[:-1]] = e
-        G[:, idx[:-1], idx[1:]] = e
-        w, X = np.linalg.eigh(G)
-        return np.sqrt(np.maximum(w[:, -1], 0.0)), np.abs(X[:, -1, -1]), np.sqrt(np.maximum(w[:, -2], 0.0))
-    ae = np.abs(e)
-    gersh = d.copy()
-    gersh[:, :-1] += ae
-    gersh[:, 1:] += ae
-    tiny = np.finfo(float).tiny
-    e2 = e * e
-    theta = _sturm_eig(d, e2, 1, d.max(axis=1), gersh.max(axis=1))
-    theta2 = _sturm_eig(d, e2, 2, np.minimum(np.maximum(2 * d - gersh, 0.0).min(axis=1), theta), theta)
-    # inverse iteration with (T - theta' I), theta' slightly above lambda_max: negative definite, stable
-    shift = theta * (1 + 8 * np.finfo(float).eps) + tiny
-    y = np.ones((m, k))
-    for _ in range(2):
-        # Thomas algorithm on (T - shift I) y_new = y
-        c = np.empty((m, k - 1))
-        g = np.empty((m, k))
-        piv = d[:, 0] - shift
-        piv = np.where(np.abs(piv) < tiny, -tiny, piv)
-        c[:, 0] = e[:, 0] / piv
-        g[:, 0] = y[:, 0] / piv
-        for i in range(1, k):
-            piv = d[:, i] - shift - e[:, i - 1] * c[:, i - 1]
-            piv = np.where(np.abs(piv) < tiny, -tiny, piv)
-            if i < k - 1:
-                c[:, i] = e[:, i] / piv
-            g[:, i] = (y[:, i] - e[:, i - 1] * g[:, i - 1]) / piv
-        y[:, -1] = g[:, -1]
-        for i in range(k - 2, -1, -1):
-            y[:, i] = g[:, i] - c[:, i] * y[:, i + 1]
-        y /= np.maximum(np.linalg.norm(y, axis=1), tiny)[:, None]
-    return np.sqrt(np.maximum(theta, 0.0)), np.abs(y[:, -1]), np.sqrt(np.maximum(theta2, 0.0))
-
-
 def _ritz_top_dense(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """As :func:`_ritz_top` by a batched dense ``eigh`` of ``B_k B_k^T`` for every k (cheapest for a few columns)."""
+    """Top two singular values ``s1 >= s2`` of the Lanczos bidiagonal ``B_k`` and ``|x_k|`` (last entry of the
+    top left singular vector), per column: returns ``(s1, |x_k|, s2)``, by a batched dense ``eigh`` of the
+    tridiagonal ``B_k B_k^T`` (diagonal ``a_i^2 + b_i^2``, ``a_k^2``; off-diagonal ``a_{i+1} b_i``); cheapest
+    for a few columns. ``alpha``, ``beta``: one (m,) array per Lanczos step."""
     k = len(alpha)
     a = np.stack(alpha, axis=1)  # (m, k)
     m = a.shape[0]
@@ -490,7 +408,7 @@ _GAP_PROBES = np.array([0.9, 0.75, 0.5, 0.25, 0.1, 0.05, 0.025, 0.01, 1e-3, 1e-4
 
 
 def _ritz_top_fast(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """As :func:`_ritz_top` (``(s1, |x_k|, s2)`` per column), in O(k) vector operations for every k.
+    """As :func:`_ritz_top_dense` (``(s1, |x_k|, s2)`` per column), in O(k) vector operations for every k.
 
     ``s1^2 = lambda_max(B_k B_k^T)`` by Laguerre's iteration on the LDL^T pivots of ``B_k B_k^T - x I`` (all
     roots are real, so from the Gershgorin bound it descends monotonically and converges cubically); ``|x_k|``

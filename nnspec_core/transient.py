@@ -50,10 +50,12 @@ from numpy.typing import ArrayLike
 from nnspec_core._validation import check_matrix, check_scalar
 from nnspec_core.blocks import eig2x2, kappa2x2, sigma_max2x2
 from nnspec_core.pseudospectra import (
+    _DENSE_RITZ_BATCH,
     _converged,
     _kappa_unit,
     _resolve,
-    _ritz_top,
+    _ritz_top_dense,
+    _ritz_top_fast,
     _single_blas_thread,
     kreiss_constant,
 )
@@ -172,7 +174,8 @@ def _gk_sigma_max(
             alpha.append(a)
             beta.append(b)
             if step in checks or step == max_steps:
-                s, x_last, s2 = _ritz_top(alpha, beta)
+                ritz = _ritz_top_dense if todo.size <= _DENSE_RITZ_BATCH else _ritz_top_fast
+                s, x_last, s2 = ritz(alpha, beta)
                 bad = ~(np.isfinite(s) & np.isfinite(b))
                 conv = ~bad & (_converged(s, b * x_last, s2, tol) | (s == 0))
                 done = bad | conv | (step == max_steps)
