@@ -6,7 +6,8 @@ perturbation after k steps (2-norm, k in steps). Bounds (Kreiss matrix theorem a
     max(rho^k, K(J) at the peak)  <=  sup_k ||J^k||  <=  e n K(J),        ||J^k|| <= kappa(V) rho^k
 
 Algorithm for dense ``J`` (exact to the stated tolerance, no k-fold SVDs): write k in base
-``s = ceil((K+1)^(1/L))`` (L = 4 digits), form the ``~L (s - 1)`` powers ``J^(d s^i)`` once, then run
+``s = ceil((K+1)^(1/L))`` (L = 4 digits), form the ``~L (s - 1)`` powers ``J^(d s^i)`` once (level by level in
+doubling rounds whose independent products run in two threads on two cores: identical values), then run
 Golub-Kahan-Lanczos for ``sigma_max(J^k)`` for *all* k simultaneously, one column per k, each step being a
 few GEMMs shared by the columns (each formed power acts on ~K/s columns at once). The Lanczos vectors are
 stored as rows, so both ``P v`` and ``P^H u`` are ``rows @ P``-type GEMMs in the fast BLAS layout (column
@@ -211,7 +212,11 @@ def _power_norms_dense(A: np.ndarray, ks: np.ndarray, tol: float) -> np.ndarray:
     single = n >= _SINGLE_THREAD_MIN_N
     with np.errstate(over="ignore", invalid="ignore"):
         with _single_blas_thread(single and n < _THREADED_POWERS_MIN_N):
-            factors = _formed_powers(A, ks)
+            if ks.size == int(ks.max()) + 1 and _cores() >= 2:
+                with ThreadPoolExecutor(2, thread_name_prefix="nnspec-powers") as pool:
+                    factors = _formed_powers(A, ks, pool)
+            else:
+                factors = _formed_powers(A, ks)
             finite = all(np.all(np.isfinite(P)) for P, _ in factors)
             if finite and not (single and n >= _THREADED_POWERS_MIN_N):
                 return _lanczos_norms(A, ks, factors, tol)
@@ -221,26 +226,48 @@ def _power_norms_dense(A: np.ndarray, ks: np.ndarray, tol: float) -> np.ndarray:
             return _lanczos_norms(A, ks, factors, tol)
 
 
-def _formed_powers(A: np.ndarray, ks: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Formed powers of A and, for each, the indices into ks of the k whose product uses it."""
+def _level_powers(base: np.ndarray, top: int, pool: ThreadPoolExecutor | None) -> list[np.ndarray]:
+    """``[base^1, ..., base^top]`` by doubling rounds: round r forms ``base^j = base^h base^(j - h)`` for
+    ``h < j <= 2h`` (h = 2^(r-1)), independent products that run in ``pool`` when one is given (numpy's GEMMs
+    release the GIL). Same products, hence the same values, with or without the pool."""
+    pw = [np.empty((0, 0)), base]  # pw[d] = base^d
+    h = 1
+    while h < top:
+        js = range(h + 1, min(2 * h, top) + 1)
+        left, right = [pw[h]] * len(js), [pw[j - h] for j in js]
+        parallel = pool is not None and len(js) > 1
+        pw += list(pool.map(np.matmul, left, right)) if parallel else map(np.matmul, left, right)
+        h = min(2 * h, top)
+    return pw[1:]
+
+
+def _formed_powers(
+    A: np.ndarray, ks: np.ndarray, pool: ThreadPoolExecutor | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Formed powers of A and, for each, the indices into ks of the k whose product uses it.
+
+    All k (``ks = 0..K``): k in base ``s = ceil((K+1)^(1/L))`` with L digits, ~L (s - 1) formed powers, formed
+    level by level with independent products in ``pool`` (:func:`_level_powers`). Requested k: repeated
+    squaring ``A^(2^i)`` (a chain: nothing to run in parallel).
+    """
     kmax = int(ks.max())
     factors: list[tuple[np.ndarray, np.ndarray]] = []
-    if ks.size == kmax + 1:  # all k: k in base s with L digits, s = ceil((K+1)^(1/L)): ~L (s - 1) formed powers
+    if ks.size == kmax + 1:
         s = max(2, math.ceil((kmax + 1) ** (1.0 / _LEVELS) - 1e-9))
         base, rest = A, ks.copy()  # base = A^(s^i) at level i
         while np.any(rest):
             digit = rest % s
             rest = rest // s
             last = not np.any(rest)
-            P = base
-            for d in range(1, int(digit.max()) + 1 if last else s):
-                P = P @ base if d > 1 else base  # A^(d s^i)
+            top = int(digit.max()) if last else s
+            pw = _level_powers(base, top, pool)  # pw[d - 1] = A^(d s^i)
+            for d in range(1, min(top, s - 1) + 1):
                 cols = np.flatnonzero(digit == d)
                 if cols.size:
-                    factors.append((P, cols))
+                    factors.append((pw[d - 1], cols))
             if not last:
-                base = P @ base  # A^(s^(i+1)) = A^((s-1) s^i) A^(s^i)
-    else:  # requested k: repeated squaring A^(2^i)
+                base = pw[s - 1]  # A^(s^(i+1))
+    else:
         P = A
         for i in range(kmax.bit_length()):
             if i > 0:

@@ -275,3 +275,31 @@ def test_two_batches_give_the_same_values_on_one_or_two_cores(rng, monkeypatch):
         got[cores] = power_norms(A, 100)
     np.testing.assert_array_equal(got[1], got[2])
     np.testing.assert_allclose(got[2], ref, rtol=1e-8)
+
+
+@pytest.mark.parametrize("kmax", [5, 80, 200, 1000])
+def test_formed_powers_are_the_same_with_or_without_a_thread_pool(rng, kmax):
+    """All-k path: each level's powers are formed in doubling rounds, a round's products in a pool on two cores.
+    Every factor is the power of A its digit says, the k's digits add up to k, and the pool changes nothing."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import nnspec_core.transient as tr
+
+    A, _ = np.linalg.qr(rng.standard_normal((12, 12)))  # orthogonal: powers neither decay nor grow
+    powers = [np.eye(12)]
+    for _ in range(kmax):
+        powers.append(powers[-1] @ A)
+    ks = np.arange(kmax + 1)
+    plain = tr._formed_powers(A, ks)
+    with ThreadPoolExecutor(2) as pool:
+        pooled = tr._formed_powers(A, ks, pool)
+    assert len(plain) == len(pooled)
+    exponent = np.zeros(ks.size, dtype=int)
+    for (P, cols), (Q, cols_q) in zip(plain, pooled, strict=True):
+        np.testing.assert_array_equal(P, Q)
+        np.testing.assert_array_equal(cols, cols_q)
+        dist = [np.abs(P - Pe).max() for Pe in powers]  # the factor is A^e for the nearest power e
+        e = int(np.argmin(dist))
+        assert dist[e] < 1e-10 and e >= 1
+        exponent[cols] += e
+    np.testing.assert_array_equal(exponent, ks)
