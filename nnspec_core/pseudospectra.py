@@ -1041,6 +1041,9 @@ def auto_axes(
     return _auto_axes_dense(A, float(eps_max), kappa, float(margin), bool(square))
 
 
+#: eps_levels keeps every contour closed (top level below the edge's sigma_min) while that keeps this share
+#: of the window's decades; otherwise (a zoomed window) the levels span the window's range.
+_CLOSED_SHARE = 0.5
 _NICE_STEPS = (0.1, 0.2, 0.25, 0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
 
@@ -1053,9 +1056,12 @@ def eps_levels(
 ) -> np.ndarray:
     """ "Smart" contour levels: log10(eps) exponents, ascending, at a nice spacing (1, 2, 0.5, ... decades).
 
-    The top level is below the smallest sigma_min on the grid's edge (so every contour closes inside the
-    window, falling back to the grid maximum when that leaves no room); the bottom is above both the grid
-    minimum and ``floor_rel * ||J||`` (below which sigma_min is rounding noise).
+    The bottom level is above both the grid minimum and ``floor_rel * ||J||`` (below which sigma_min is
+    rounding noise). The top level is below the smallest sigma_min on the grid's edge, so every contour closes
+    inside the window -- as long as that keeps at least ``_CLOSED_SHARE`` of the window's range of
+    ``log10 sigma_min`` (from the bottom to the 90th percentile). A zoomed window whose edge passes close to an
+    eigenvalue would leave almost no room that way (a band of three levels one tenth of a decade apart);
+    there the levels span the window's own range instead and some contours leave the window.
 
     Parameters
     ----------
@@ -1089,6 +1095,11 @@ def eps_levels(
     floor = max(floor_rel * scale, float(S.min()), np.finfo(float).tiny)
     edge = np.concatenate([S[0], S[-1], S[:, 0], S[:, -1]])
     top = float(edge.min())
+    view = float(np.quantile(S, 0.9))  # the window's own range (a quantile: robust to one far corner)
+    if view > floor and not (
+        top > floor and math.log10(top / floor) >= _CLOSED_SHARE * math.log10(view / floor)
+    ):
+        top = view
     if not top > floor:
         top = top_all
     if not top > floor:  # flat grid: a single level just below it

@@ -346,6 +346,27 @@ def test_pseudospectrum_auto_window_and_levels(rng):
     np.testing.assert_array_equal(r2.sigma_min, r.sigma_min)
 
 
+def test_eps_levels_on_a_zoomed_window_span_its_range():
+    """Normal matrix: sigma_min is the distance to the spectrum (closed form). A window whose left edge passes
+    0.01 from one eigenvalue and whose grid passes 0.005 from another has only 0.3 decades below its edge
+    minimum; the levels must span the window's own range instead of a band of ticks at 10^-2."""
+    eigs = np.array([0.01, 1.02 + 0.005j])
+    A = np.diag(eigs)
+    re, im = np.linspace(0.0, 2.0, 101), np.linspace(-1.0, 1.0, 41)  # 1.02 + 0.005i is 0.005 from (1.02, 0)
+    S = sigma_min_grid(A, re, im)
+    Z = re[None, :] + 1j * im[:, None]
+    np.testing.assert_allclose(S, np.abs(Z[..., None] - eigs).min(axis=-1), rtol=1e-12)
+    lv = eps_levels(S, norm=1.02, n_levels=6)
+    assert 10 ** lv.min() > S.min() and 10 ** lv.max() < S.max()
+    assert lv.max() - lv.min() >= 1.0  # at least a decade between the first and last contour
+    assert lv.max() >= np.log10(np.quantile(S, 0.9)) - 0.5
+    # the default window of a pseudospectrum is not zoomed: there every contour still closes
+    r = pseudospectrum(A, n_grid=40)
+    lv_auto = eps_levels(r)
+    edge = np.concatenate([r.sigma_min[0], r.sigma_min[-1], r.sigma_min[:, 0], r.sigma_min[:, -1]])
+    assert 10 ** lv_auto.max() < edge.min()
+
+
 def test_eps_levels_clamped_above_noise_floor():
     S = np.logspace(-18, 0, 100).reshape(10, 10)
     lv = eps_levels(S, norm=1.0, n_levels=8)
