@@ -22,8 +22,10 @@ internet and does not render offline, so no LaTeX is used anywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
 
 from nnspec_core._validation import check_choice
 
@@ -38,6 +40,10 @@ __all__ = [
     "axis_style",
     "theme_meta",
     "BACKGROUNDS",
+    "MAGMA",
+    "STREAMLIT_PLACEHOLDERS",
+    "streamlit_safe_color",
+    "streamlit_safe_colorscale",
 ]
 
 #: Okabe & Ito (2008) colour-blind-safe qualitative palette (blue, vermillion, bluish green,
@@ -51,6 +57,50 @@ OKABE_ITO: tuple[str, ...] = (
     "#56B4E9",
     "#F0E442",
     "#000000",
+)
+
+#: Colours Streamlit's Plotly theme (``st.plotly_chart(fig, theme="streamlit")``, the default) treats as placeholders:
+#: its frontend replaces every occurrence of "#000001" ... "#000040" in the figure JSON (``replaceAll`` on the
+#: serialised spec, see streamlit/elements/lib/streamlit_plotly_theme.py) with the app theme's chart colours. A
+#: colourscale that contains one (Plotly's "Magma" starts at "#000004") gets e.g. pink "#ffabab" at that end.
+STREAMLIT_PLACEHOLDERS: frozenset[str] = frozenset(f"#{i:06d}" for i in range(1, 41))
+
+
+def streamlit_safe_color(color: str) -> str:
+    """``color`` unless Streamlit would replace it (see :data:`STREAMLIT_PLACEHOLDERS`); then the same colour with
+    the red channel raised from 00 to 01 ("#000004" -> "#010004": indistinguishable, and left alone)."""
+    if isinstance(color, str) and color.strip().lower() in STREAMLIT_PLACEHOLDERS:
+        return "#01" + color.strip()[3:]
+    return color
+
+
+def streamlit_safe_colorscale(scale: Any) -> Any:
+    """A colourscale Streamlit leaves alone: a named scale that contains a placeholder colour (e.g. "Magma") is
+    expanded to its ``((position, colour), ...)`` pairs with that colour nudged; other names are kept; explicit
+    ``[[position, colour], ...]`` pairs come back as a tuple of pairs (hashable, for the frozen :class:`Theme`)."""
+    try:
+        pairs = get_colorscale(scale) if isinstance(scale, str) else scale
+        pairs = tuple((float(pos), str(col)) for pos, col in pairs)
+    except Exception:  # plotly's PlotlyError for an unknown name, TypeError/ValueError for a malformed list
+        raise ValueError(f"colourscale must be a Plotly scale name or [[pos, colour], ...]; got {scale!r}.") from None
+    if isinstance(scale, str) and not any(col.strip().lower() in STREAMLIT_PLACEHOLDERS for _, col in pairs):
+        return scale
+    return tuple((pos, streamlit_safe_color(col)) for pos, col in pairs)
+
+
+#: Plotly's "Magma" (dark = low, light yellow = high) with its first colour "#000004" — a Streamlit placeholder that
+#: turned the best-conditioned end of the κ(V) map pink — replaced by the visually identical "#010004".
+MAGMA: tuple[tuple[float, str], ...] = (
+    (0.0, "#010004"),
+    (1 / 9, "#180f3d"),
+    (2 / 9, "#440f76"),
+    (3 / 9, "#721f81"),
+    (4 / 9, "#9e2f7f"),
+    (5 / 9, "#cd4071"),
+    (6 / 9, "#f1605d"),
+    (7 / 9, "#fd9668"),
+    (8 / 9, "#feca8d"),
+    (1.0, "#fcfdbf"),
 )
 
 BACKGROUNDS = ("white", "transparent")
@@ -83,12 +133,16 @@ class Theme:
     template : str
         Name of a built-in Plotly template set on each figure (never globally); "none"
         keeps figures independent of ``plotly.io.templates.default``.
-    colorscale_pseudo : str
+    colorscale_pseudo : str or tuple of (position, colour)
         Sequential colourscale for ε-pseudospectral contour lines.
-    colorscale_kappa : str
-        Sequential colourscale for κ(V) and other parameter maps.
-    colorscale_cond : str
+    colorscale_kappa : str or tuple of (position, colour)
+        Sequential colourscale for κ(V) and other parameter maps (default :data:`MAGMA`, dark = well conditioned).
+    colorscale_cond : str or tuple of (position, colour)
         Sequential colourscale for eigenvalue condition numbers.
+
+        Colours and scales are made safe for Streamlit's Plotly theme on construction: a colour in
+        :data:`STREAMLIT_PLACEHOLDERS` (which Streamlit would replace by its own) is nudged by one unit of red,
+        and a named scale containing one is expanded to explicit pairs.
     grid_color : str
         Colour of axis grid lines.
     text_color : str
@@ -106,9 +160,9 @@ class Theme:
     width: int | None = None
     height: int | None = None
     template: str = "none"
-    colorscale_pseudo: str = "Viridis"
-    colorscale_kappa: str = "Magma"
-    colorscale_cond: str = "Plasma"
+    colorscale_pseudo: str | tuple = "Viridis"
+    colorscale_kappa: str | tuple = MAGMA
+    colorscale_cond: str | tuple = "Plasma"
     grid_color: str = "#E5E5E5"
     text_color: str = "#222222"
 
@@ -116,6 +170,12 @@ class Theme:
         check_choice(self.background, "background", BACKGROUNDS)
         if not self.palette or not all(isinstance(c, str) for c in self.palette):
             raise ValueError(f"palette must be a non-empty tuple of colour strings; got {self.palette!r}.")
+        # Streamlit's theme="streamlit" rewrites placeholder colours anywhere in the figure JSON
+        object.__setattr__(self, "palette", tuple(streamlit_safe_color(c) for c in self.palette))
+        for field in ("grid_color", "text_color"):
+            object.__setattr__(self, field, streamlit_safe_color(getattr(self, field)))
+        for field in ("colorscale_pseudo", "colorscale_kappa", "colorscale_cond"):
+            object.__setattr__(self, field, streamlit_safe_colorscale(getattr(self, field)))
         for field in ("width", "height"):
             val = getattr(self, field)
             if val is not None and (not isinstance(val, int) or isinstance(val, bool) or val < 10):

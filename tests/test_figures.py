@@ -494,3 +494,65 @@ def test_no_streamlit_import():
     code = "import sys, nnspec_core.figures, nnspec_core.theme, nnspec_core.export; print('streamlit' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=".")
     assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------------ Streamlit placeholder colours
+def _streamlit_placeholders() -> set[str]:
+    """Colours Streamlit's Plotly theme replaces in a figure's JSON: the constants of its theme module (read from the
+    installed source, without importing streamlit) and the documented range "#000001" ... "#000040"."""
+    import importlib.util
+    import re
+    from pathlib import Path
+
+    found = {f"#{i:06d}" for i in range(1, 41)}
+    spec = importlib.util.find_spec("streamlit")
+    if spec is not None and spec.submodule_search_locations:
+        src = Path(next(iter(spec.submodule_search_locations))) / "elements" / "lib" / "streamlit_plotly_theme.py"
+        if src.exists():
+            found |= {c.lower() for c in re.findall(r'"(#[0-9a-fA-F]{6})"', src.read_text())}
+    return found
+
+
+def _theme_colours(theme: Theme) -> list[str]:
+    from plotly.colors import get_colorscale
+
+    out = [*theme.palette, theme.grid_color, theme.text_color, theme.bgcolor]
+    for scale in (theme.colorscale_pseudo, theme.colorscale_kappa, theme.colorscale_cond):
+        out += [c for _, c in (get_colorscale(scale) if isinstance(scale, str) else scale)]
+    return out
+
+
+def test_no_theme_colour_is_a_streamlit_placeholder():
+    placeholders = _streamlit_placeholders()
+    assert {"#000001", "#000004", "#000040"} <= placeholders
+    themes = [DEFAULT_THEME, TALK_THEME, talk_theme("transparent"), Theme()]
+    for theme in themes:
+        bad = [c for c in _theme_colours(theme) if c.strip().lower() in placeholders]
+        assert not bad, (theme.name, bad)
+    # the κ(V) scale keeps Magma's look: dark (well conditioned) at the low end, light at the top
+    from plotly.colors import hex_to_rgb
+
+    lo, hi = DEFAULT_THEME.colorscale_kappa[0][1], DEFAULT_THEME.colorscale_kappa[-1][1]
+    assert sum(hex_to_rgb(lo)) < 30 and sum(hex_to_rgb(hi)) > 600
+    # any theme is made safe: a named scale or colour that Streamlit would replace is nudged
+    t = Theme(colorscale_kappa="Magma", colorscale_cond="Magma_r", palette=("#000001", "#0072B2"), text_color="#000040")
+    assert not [c for c in _theme_colours(t) if c.lower() in placeholders]
+    assert t.palette[1] == "#0072B2" and t.colorscale_pseudo == "Viridis"
+    with pytest.raises(ValueError, match="colourscale must be"):
+        Theme(colorscale_kappa="NoSuchScale")
+
+
+def test_no_builder_figure_carries_a_streamlit_placeholder():
+    """Streamlit rewrites placeholder strings anywhere in the figure JSON (``replaceAll``), e.g. κ(V) maps."""
+    placeholders = _streamlit_placeholders()
+    k = np.arange(10.0)
+    extra = [
+        F.plot_spectrum(np.array([0.5, 0.9j]), cond=[np.inf, np.inf]),
+        F.plot_trajectory_2d(np.c_[k, k], H=np.eye(2)),
+    ]
+    for theme in (DEFAULT_THEME, TALK_THEME):
+        for fig in [*_all_builders(theme), *extra]:
+            text = fig.to_json().lower()
+            assert not [c for c in placeholders if c in text], fig.layout.title.text
+    heat = F.plot_param_map(k + 1, k, np.outer(k, k), x_name="η", y_name="β").data[0]
+    assert heat.colorscale[0][1].lower() not in placeholders
