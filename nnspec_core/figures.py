@@ -133,6 +133,65 @@ def _fmt_array(v: np.ndarray) -> np.ndarray:
     return out.astype(str)
 
 
+def _tick_text(v: float, digits: int = 1) -> str:
+    """Tick label in the themes' exponent style (``exponentformat="e"``, as Plotly labels 1e+4 and 0.001): plain for
+    1e-3 <= |v| < 1e4 ("0.002", "20", "1.15"), else mantissa and exponent ("2e+5", "1.5e-7"); ``digits`` significant
+    digits at most, trailing zeros dropped."""
+    if v == 0 or not np.isfinite(v):
+        return _fmt(v)
+    e = int(np.floor(np.log10(abs(v))))
+    m = round(v / 10.0**e, max(digits - 1, 0))
+    if abs(m) >= 10:  # 9.96 rounded up to 10.0
+        e, m = e + 1, m / 10
+    if -3 <= e <= 3:
+        out = f"{v:.{max(digits - 1 - e, 0)}f}"
+        return out.rstrip("0").rstrip(".") if "." in out else out
+    mant = f"{m:.{max(digits - 1, 0)}f}"
+    mant = mant.rstrip("0").rstrip(".") if "." in mant else mant
+    return f"{mant}e{e:+d}"
+
+
+#: Finite data on a log axis spanning fewer decades than this gets explicit 1-2-5 ticks (see :func:`_log_ticks`).
+_NARROW_LOG_DECADES = 1.5
+
+
+def _log_ticks(*arrays: Any) -> dict:
+    """Tick properties for a log axis showing ``arrays``' finite positive values, or ``{}`` to keep Plotly's.
+
+    The themes label log axes at powers of ten only (``minorloglabels="none"``): over fewer than
+    :data:`_NARROW_LOG_DECADES` decades (or with fewer than two powers of ten inside, e.g. 0.02 .. 0.9) that leaves
+    one label or none (values 1 .. 3.06 showed only "1"). Then ticks
+    are placed explicitly inside the data range, at the coarsest of mantissas 1-2-5, 1-2-3-5-7, 1..9, or evenly
+    spaced 1-2-5 steps (a range much narrower than a decade is nearly linear) that gives at least 3, labelled in
+    the themes' exponent style. Wider ranges (and a single value, which Plotly pads by decades) return ``{}``.
+    """
+    parts = [np.asarray(a, dtype=float).ravel() for a in arrays if a is not None]
+    v = np.concatenate(parts) if parts else np.empty(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return {}
+    lo, hi = float(v.min()), float(v.max())
+    tol = 1e-9
+    powers = np.floor(np.log10(hi) + tol) - np.ceil(np.log10(lo) - tol) + 1  # powers of ten in [lo, hi]
+    if not hi > lo * (1 + tol) or (np.log10(hi / lo) >= _NARROW_LOG_DECADES and powers >= 2):
+        return {}
+    decades = 10.0 ** np.arange(np.floor(np.log10(lo)), np.floor(np.log10(hi)) + 1)
+    for mantissas in ((1, 2, 5), (1, 2, 3, 5, 7), tuple(range(1, 10))):  # 1..9 crowd at the decade's top: last
+        ticks = np.outer(decades, mantissas).ravel()
+        ticks = np.sort(ticks[(ticks >= lo * (1 - tol)) & (ticks <= hi * (1 + tol))])
+        ticks = np.array([float(f"{t:.12g}") for t in ticks])  # 0.7, not 7 * 0.1 = 0.7000000000000001
+        if ticks.size >= 3:
+            return dict(tickmode="array", tickvals=ticks.tolist(), ticktext=[_tick_text(t) for t in ticks])
+    # nearly linear: the largest step 1, 2 or 5 x 10^n with at least 3 multiples in [lo, hi]
+    raw = (hi - lo) / 3
+    mag = 10.0 ** np.floor(np.log10(raw))
+    step = max(m * mag for m in (1, 2, 5) if m * mag <= raw * (1 + tol))
+    idx = np.arange(np.ceil(lo / step - tol), np.floor(hi / step + tol) + 1)
+    ticks = np.array([float(f"{t:.12g}") for t in idx * step])
+    digits = int(np.clip(np.floor(np.log10(hi)) - np.floor(np.log10(step)) + 1, 1, 15))
+    return dict(tickmode="array", tickvals=ticks.tolist(), ticktext=[_tick_text(t, digits) for t in ticks])
+
+
 def eps_label(level: float) -> str:
     """Legend label of the ε-pseudospectral contour at ``log10 ε = level``: ``"ε = 1e-3"``, ``"ε = 3.2e-3"``
     (one exponent style for whole and fractional levels)."""
@@ -566,6 +625,7 @@ def plot_transient(
     continuous: bool = False,
     matrix: str = "J",
     show_peak: bool = True,
+    rho: float | None = None,
     title: str = "",
     uirevision: str = "transient",
     theme: Theme = DEFAULT_THEME,
@@ -590,7 +650,15 @@ def plot_transient(
     matrix : str
         Matrix symbol in labels ("J" or "A").
     show_peak : bool
-        Mark the largest finite ``norms`` entry ("peak 12.3 at k = 7").
+        Mark the largest finite ``norms`` entry: "peak 12.3 at k = 7" when the curve turns
+        down after it; "grows like ρᵏ (ρ = 2.24 > 1)" (continuous: "grows like eᵅᵗ
+        (α = 0.3 > 0)") when the spectral radius says the norms grow without bound; else, if
+        the largest value is the last finite one, "largest 5.1 at k = 50 (end of range)" (or
+        "(then overflows)" when ``norms`` turn inf/NaN after it: a diverged run).
+    rho : float, optional
+        Spectral radius ρ(J) (continuous: spectral abscissa α(A)), used only for that label.
+        Default: read off ``upper`` (the per-step ratio of ``κ(V) ρᵏ``, or the rate of
+        ``κ(V) e^{tα}``); unknown without ``upper``. A non-finite value counts as unknown.
     title, uirevision : str
     theme : Theme
 
@@ -598,7 +666,9 @@ def plot_transient(
     -------
     plotly.graph_objects.Figure
         Log y axis; a dotted reference line at 1 (layout shape). Non-positive or non-finite
-        values are gaps.
+        values are gaps and never reach the axis: the y range is set from the finite
+        positive values of all curves (and 1) and stays inside the double range (overflowed
+        runs reach 1e300). Ranges under about 1.5 decades get 1-2-5 ticks (:func:`_log_ticks`).
     """
     theme = _check_theme(theme)
     kk = _vector(k, "k")
@@ -659,22 +729,91 @@ def plot_transient(
                 marker=dict(size=0.7 * theme.marker_size, symbol="diamond"),
             )
         )
-    finite = np.isfinite(y)
-    if show_peak and finite.any():
-        i = int(np.argmax(np.where(finite, y, -np.inf)))
-        fig.add_trace(
-            go.Scatter(
-                x=[kk[i]],
-                y=[y[i]] if y[i] > 0 else [None],
-                mode="markers",
-                name=f"peak {_fmt(y[i])} at {var} = {_fmt(kk[i])}",
-                marker=dict(size=1.8 * theme.marker_size, symbol="star", color=theme.color(0)),
-            )
-        )
+    if rho is not None:
+        rho = float(rho) if np.isfinite(float(rho)) else None
+        rho = None if rho is None else check_scalar(rho, "rho")
+    elif upper is not None:
+        rho = _growth_rate(kk, u, continuous=continuous)
+    if show_peak:
+        peak = _peak_trace(kk, y, rho, continuous=continuous, var=var, theme=theme)
+        if peak is not None:
+            fig.add_trace(peak)
     fig.add_hline(1.0, line=dict(color=theme.text_color, width=0.4 * theme.line_width, dash="dot"))
     fig.update_xaxes(title_text="t" if continuous else "k (steps)")
-    fig.update_yaxes(title_text=norm_name, type="log")
+    # the y range from the finite positive values only: Plotly's autorange over values near the double limit
+    # (a diverged run, 1e300) padded past 1e308 and labelled that tick "NaNe+Infinity"
+    shown = [t.y for t in fig.traces]
+    fig.update_yaxes(title_text=norm_name, type="log", range=_log_range(*shown, [1.0]), **_log_ticks(*shown, [1.0]))
     return _finish(fig, theme, title=title, uirevision=uirevision, height=420)
+
+
+def _growth_rate(x: np.ndarray, u: np.ndarray, *, continuous: bool) -> float | None:
+    """ρ of an upper bound ``u = κ(V) ρˣ`` (continuous: α of ``κ(V) e^{xα}``) at ``x`` (m,), from the median rate
+    between consecutive finite positive entries; None if fewer than two."""
+    ok = np.isfinite(x) & np.isfinite(u) & (u > 0)
+    xs, logs = x[ok], np.log(u[ok])
+    dx = np.diff(xs)
+    good = dx > 0
+    if not good.any():
+        return None
+    rate = float(np.median(np.diff(logs)[good] / dx[good]))
+    return rate if continuous else float(np.exp(rate))
+
+
+def _fmt_beyond(v: float, ref: float) -> str:
+    """``v`` with as few significant digits (>= 4) as tell it apart from ``ref`` ("1.0003", not "1")."""
+    for digits in range(4, 17):
+        out = f"{v:.{digits}g}"
+        if float(out) != ref:
+            return out
+    return f"{v!r}"
+
+
+def _peak_trace(kk, y, rho, *, continuous: bool, var: str, theme: Theme) -> go.Scatter | None:
+    """The marker of :func:`plot_transient`'s ``show_peak`` (see there), or None without a finite positive value."""
+    ok = np.isfinite(y) & (y > 0)
+    if not ok.any():
+        return None
+    i = int(np.argmax(np.where(ok, y, -np.inf)))
+    last = int(np.flatnonzero(ok)[-1])
+    grows = rho is not None and (rho > 0 if continuous else rho > 1)
+    symbol = "star"
+    if grows:
+        i = last  # the curve heads off to infinity: mark where it was last seen
+        symbol = "triangle-up"
+        if continuous:
+            name = f"grows like e{_sup('α')}{_sup('t')} (α = {_fmt_beyond(rho, 0.0)} > 0)"
+        else:
+            name = f"grows like ρ{_sup('k')} (ρ = {_fmt_beyond(rho, 1.0)} > 1)"
+    elif i == last and (y.size > 1 and i == y.size - 1 or not np.isfinite(y[i + 1 :]).all()):
+        # no value after the largest one came down: not a peak (still rising at the end, or overflowed after it)
+        tail = "end of range" if i == y.size - 1 else "then overflows"
+        name = f"largest {_fmt(y[i])} at {var} = {_fmt(kk[i])} ({tail})"
+        symbol = "triangle-up"
+    else:
+        name = f"peak {_fmt(y[i])} at {var} = {_fmt(kk[i])}"
+    return go.Scatter(
+        x=[kk[i]],
+        y=[y[i]],
+        mode="markers",
+        name=name,
+        marker=dict(size=1.8 * theme.marker_size, symbol=symbol, color=theme.color(0)),
+        hovertemplate=f"{var} = %{{x}}<br>%{{y:.4g}}<extra>{name}</extra>",
+    )
+
+
+def _log_range(*arrays: Any, pad: float = 0.05) -> list[float] | None:
+    """Log-axis range (log10 units) over the finite positive values of ``arrays``, padded by ``pad`` of the span
+    (0.1 decade for one value), kept inside the doubles (log10 of the largest is 308.25) so no tick overflows."""
+    parts = [np.asarray(a, dtype=float).ravel() for a in arrays if a is not None]
+    v = np.concatenate(parts) if parts else np.empty(0)
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size == 0:
+        return None
+    lo, hi = float(np.log10(v.min())), float(np.log10(v.max()))
+    margin = pad * (hi - lo) if hi > lo else 0.1
+    top = np.log10(np.finfo(float).max)
+    return [max(lo - margin, -330.0), min(hi + margin, float(top))]
 
 
 def _line_or_curve(
@@ -1014,7 +1153,8 @@ def plot_loss(
         )
     _mark_step(fig, selected_step, theme)
     fig.update_xaxes(title_text="step")
-    fig.update_yaxes(title_text="loss", type="log" if log_y else "linear")
+    ticks = _log_ticks(*(v for _, v in series)) if log_y else {}
+    fig.update_yaxes(title_text="loss", type="log" if log_y else "linear", **ticks)
     fig.update_layout(clickmode="event+select")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=360)
 
@@ -1084,16 +1224,19 @@ def plot_indicators(
     color_of = {name: theme.color(i) for i, name in enumerate(data)}
     for row, (p, lg) in enumerate(zip(panels, logs, strict=True), start=1):
         prep = _log_ok if lg else _finite_or_nan
+        shown = []
         for name in p:
             y = prep(data[name])
             fig.add_trace(
                 _step_trace(s, y, name, color=color_of[name], width=0.8 * theme.line_width, theme=theme), row=row, col=1
             )
+            shown.append(y)
             if name in thresholds:
-                fig.add_trace(
-                    _threshold_trace(s, name, thresholds[name], labels.get(name), prep, theme), row=row, col=1
-                )
-        fig.update_yaxes(title_text=", ".join(p), type="log" if lg else "linear", row=row, col=1)
+                th = _threshold_trace(s, name, thresholds[name], labels.get(name), prep, theme)
+                fig.add_trace(th, row=row, col=1)
+                shown.append(th.y)
+        ticks = _log_ticks(*shown) if lg else {}
+        fig.update_yaxes(title_text=", ".join(p), type="log" if lg else "linear", row=row, col=1, **ticks)
     _mark_step(fig, selected_step, theme)
     fig.update_xaxes(title_text="step", row=n_p, col=1)
     fig.update_layout(clickmode="event+select")
@@ -1415,9 +1558,11 @@ def plot_phase_distributions(
         m = layout_style(theme, has_title=True)["margin"]
         fig.update_layout(margin_t=m["t"] + int(round((2.4 if notes else 1.3) * theme.font_size)))
     for col, (ind, per) in enumerate(values_by_phase.items(), start=1):
+        shown = []
         for p_name, vals in per.items():
             v = _vector(vals, f"values_by_phase[{ind!r}][{p_name!r}]")
             v = v[np.isfinite(v) & ((v > 0) if log_y else True)]
+            shown.append(v)
             j = phases.index(str(p_name))
             fig.add_trace(
                 go.Box(
@@ -1434,7 +1579,8 @@ def plot_phase_distributions(
                 row=1,
                 col=col,
             )
-        fig.update_yaxes(title_text=str(ind), type="log" if log_y else "linear", row=1, col=col)
+        ticks = _log_ticks(*shown) if log_y else {}
+        fig.update_yaxes(title_text=str(ind), type="log" if log_y else "linear", row=1, col=col, **ticks)
         fig.update_xaxes(title_text="phase", categoryorder="array", categoryarray=phases, row=1, col=col)
     return _finish(fig, theme, title=title, uirevision=uirevision, height=440)
 
@@ -1627,7 +1773,7 @@ def plot_run_grid(
                 hoverinfo="skip",
             )
         )
-    fig.update_xaxes(title_text=x_title, type="log")
+    fig.update_xaxes(title_text=x_title, type="log", **_log_ticks(lr))
     fig.update_yaxes(title_text="seed", type="category", categoryorder="array", categoryarray=seed_txt)
     fig.update_layout(clickmode="event+select")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=120 + 28 * sd.size)

@@ -169,6 +169,76 @@ def test_transient_continuous_labels_and_gaps():
         F.plot_transient(t, y[:-1])
 
 
+def _log_axis_labels(axis):
+    """(values, labels) of the ticks Plotly draws on a log axis with explicit ticks inside its range (log10 units)."""
+    lo, hi = sorted(axis.range)
+    vals = np.asarray(axis.tickvals, dtype=float)
+    inside = (np.log10(vals) >= lo) & (np.log10(vals) <= hi)
+    return vals[inside], [t for t, ok in zip(axis.ticktext, inside, strict=True) if ok]
+
+
+def test_transient_of_diverged_run_finite_range_and_growth_label():
+    """A diverged GD run: ‖Jᵏ‖ overflows to inf after k = 25, κ(V) ρᵏ reaches 1e300 and then inf."""
+    k = np.arange(55)
+    rho = 9.32e5
+    with np.errstate(over="ignore"):
+        norms = rho ** k.astype(float)
+        upper = 3.0 * rho ** k.astype(float)
+    norms[26:] = np.inf
+    norms[40:] = np.nan
+    assert np.isinf(upper).any() and upper[np.isfinite(upper)].max() > 1e290
+    fig = F.plot_transient(k, norms, upper=upper, kreiss_lower=np.inf)
+    lo, hi = fig.layout.yaxis.range
+    assert np.isfinite([lo, hi]).all() and hi <= np.log10(np.finfo(float).max)
+    assert hi >= np.log10(upper[np.isfinite(upper)].max()) and lo <= 0.0  # all finite values and the line at 1 shown
+    for t in fig.data:  # nothing non-finite is plotted: gaps
+        y = np.array([np.nan if v is None else v for v in t.y], dtype=float)
+        assert not np.isinf(y).any()
+    text = fig.to_json()
+    assert "Infinity" not in text and "NaN" not in text
+    label = _names(fig)[-1]
+    assert label == "grows like ρᵏ (ρ = 9.32e+05 > 1)" and "peak" not in label and "∞" not in label
+    np.testing.assert_allclose([fig.data[-1].x[0], fig.data[-1].y[0]], [25, norms[25]])
+    # ρ passed explicitly wins; close to 1 it is shown with enough digits to be > 1
+    g = F.plot_transient(k[:10], 1.0003 ** k[:10], rho=1.0003)
+    assert _names(g)[-1] == "grows like ρᵏ (ρ = 1.0003 > 1)"
+    # continuous: the rate α of κ(V) e^{tα}
+    t = np.linspace(0, 10, 21)
+    c = F.plot_transient(t, np.exp(0.5 * t), upper=2 * np.exp(0.5 * t), continuous=True, matrix="A")
+    assert _names(c)[-1] == "grows like eᵅᵗ (α = 0.5 > 0)"
+
+
+def test_transient_largest_value_at_the_end_is_not_called_a_peak():
+    k = np.arange(30)
+    rising = 1 + 0.1 * k  # ρ unknown (no upper bound): still rising at the end of the range
+    assert _names(F.plot_transient(k, rising))[-1] == f"largest {rising[-1]:.4g} at k = 29 (end of range)"
+    over = np.r_[10.0 ** np.arange(10), np.full(20, np.inf)]  # overflowed after k = 9
+    name = _names(F.plot_transient(k, over))[-1]
+    assert name == "largest 1e+09 at k = 9 (then overflows)" and "∞" not in name
+    hump = np.r_[1, 3, 5, 2, 1, 0.5, np.zeros(24)]  # comes down (to 0: nilpotent): a peak
+    assert _names(F.plot_transient(k, hump, upper=np.full(30, np.inf)))[-1] == "peak 5 at k = 2"
+
+
+def test_narrow_log_axes_get_several_labelled_ticks():
+    """Powers-of-ten-only labels left one label ("1") on values 1 .. 3.06; wide ranges keep them."""
+    k = np.arange(40)
+    norms = 1 + 2.06 * np.sin(np.pi * k / 39) ** 2  # 1 .. 3.06
+    fig = F.plot_transient(k, norms, upper=np.full(40, 3.2), kreiss_lower=2.0)
+    vals, labels = _log_axis_labels(fig.layout.yaxis)
+    assert len(vals) >= 3 and np.all((vals >= 1) & (vals <= 3.2))
+    assert labels == ["1", "2", "3"]
+    loss = F.plot_loss(k, 1.5 + np.cos(k / 7), log_y=True)  # 0.5 .. 2.5 (min 0.503)
+    ya = loss.layout.yaxis
+    assert list(ya.ticktext) == ["0.7", "1", "2"] and ya.tickvals == (0.7, 1.0, 2.0)
+    # much narrower than a decade: evenly spaced ticks; e-style exponents as the theme's
+    assert F._log_ticks([1.1e-7, 1.3e-7])["ticktext"] == ["1.1e-7", "1.15e-7", "1.2e-7", "1.25e-7", "1.3e-7"]
+    assert F._log_ticks([2e5, 9e5])["ticktext"] == ["2e+5", "3e+5", "5e+5", "7e+5"]
+    # wide ranges keep Plotly's powers-of-ten labels
+    wide = F.plot_transient(k, 10.0 ** (k / 4))
+    assert wide.layout.yaxis.tickvals is None and wide.layout.yaxis.minorloglabels == "none"
+    assert F.plot_loss(k, np.exp(-k)).layout.yaxis.tickvals is None
+
+
 # ------------------------------------------------------------------------------- parameter map
 def test_param_map_click_grid_contour_curves_marker():
     eta = np.logspace(-3, 0, 12)
