@@ -950,10 +950,13 @@ def plot_param_map(
         )
     if click_grid:
         fig.add_trace(_click_grid(xv, yv, zz, x_name, y_name, z_name, max_click_points, theme.marker_size))
+    x_range, y_range = _axis_range(xv, log_x), _axis_range(yv, log_y)
     if marker is not None:
         if not isinstance(marker, (tuple, list)) or len(marker) != 2:
             raise ValueError(f"marker must be a tuple (x0, y0); got {marker!r}.")
         x0, y0 = check_scalar(marker[0], "marker x0"), check_scalar(marker[1], "marker y0")
+        # the star on the grid's edge (β = 0 or 0.99) was cut in half by a range ending half a cell further
+        x_range, y_range = _range_with(x_range, x0, log_x), _range_with(y_range, y0, log_y)
         fig.add_trace(
             go.Scatter(
                 x=[x0],
@@ -966,8 +969,10 @@ def plot_param_map(
                 hovertemplate=f"{x_name} = %{{x:.4g}}<br>{y_name} = %{{y:.4g}}<extra>{marker_name}</extra>",
             )
         )
-    fig.update_xaxes(title_text=x_name, type="log" if log_x else "linear", showgrid=False, range=_axis_range(xv, log_x))
-    fig.update_yaxes(title_text=y_name, type="log" if log_y else "linear", showgrid=False, range=_axis_range(yv, log_y))
+    x_ticks = _log_ticks(xv) if log_x else {}
+    y_ticks = _log_ticks(yv) if log_y else {}
+    fig.update_xaxes(title_text=x_name, type="log" if log_x else "linear", showgrid=False, range=x_range, **x_ticks)
+    fig.update_yaxes(title_text=y_name, type="log" if log_y else "linear", showgrid=False, range=y_range, **y_ticks)
     fig.update_layout(clickmode="event+select")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=520)
 
@@ -996,6 +1001,24 @@ def _axis_range(v: np.ndarray, log: bool) -> list[float] | None:
     w = np.log10(v) if log else v
     half = 0.5 * (w.max() - w.min()) / max(w.size - 1, 1)
     return [float(w.min() - half), float(w.max() + half)]
+
+
+#: Room kept between a marked point and the axis end, as a fraction of the axis span: the star of
+#: :func:`plot_param_map` (2.4 marker sizes, ~17 px) is fully inside a plot area down to ~200 px.
+_MARKER_ROOM = 0.05
+
+
+def _range_with(rng: list[float] | None, v: float, log: bool) -> list[float] | None:
+    """Axis range ``rng`` (log10 units on a log axis) widened where needed so that ``v`` lies at least
+    :data:`_MARKER_ROOM` of the span inside it (a marker drawn there is not clipped by the axis end)."""
+    if log and not v > 0:
+        return rng  # not drawable on a log axis anyway
+    w = float(np.log10(v)) if log else float(v)
+    if rng is None:
+        return None  # autorange: Plotly pads for the marker itself
+    span = rng[1] - rng[0]
+    room = _MARKER_ROOM * (span if span > 0 else 1.0)
+    return [min(rng[0], w - room), max(rng[1], w + room)]
 
 
 def _click_grid(xv, yv, zz, x_name, y_name, z_name, max_points: int, marker_size: float) -> go.Scatter:

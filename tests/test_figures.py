@@ -272,6 +272,21 @@ def test_param_map_click_grid_contour_curves_marker():
     assert fig.layout.uirevision == "param_map" and fig.layout.clickmode == "event+select"
 
 
+def test_param_map_marker_on_the_grid_edge_is_inside_the_axes():
+    """The current-point star at β = 0.99 or β = 0 (the grid's first/last row) was half cut off."""
+    eta, beta = np.logspace(-3, 1, 60), np.linspace(0.0, 0.99, 50)
+    z = np.zeros((50, 60))
+    for x0, y0 in [(0.01, 0.99), (0.01, 0.0), (1e-3, 0.5), (10.0, 0.99)]:
+        fig = F.plot_param_map(eta, beta, z, x_name="η", y_name="β", marker=(x0, y0))
+        for rng, w in ((fig.layout.xaxis.range, np.log10(x0)), (fig.layout.yaxis.range, y0)):
+            lo, hi = rng
+            margin = 0.04 * (hi - lo)  # a 17 px star needs ~4 % of a 200 px plot area
+            assert lo + margin < w < hi - margin, (x0, y0, rng)
+    # an interior marker leaves the heatmap's range alone (half a cell beyond the outer centres)
+    fig = F.plot_param_map(eta, beta, z, x_name="η", y_name="β", marker=(0.1, 0.5), log_x=False)
+    np.testing.assert_allclose(fig.layout.yaxis.range, [-0.99 / 98, 0.99 + 0.99 / 98])
+
+
 def test_param_map_subsampled_grid_and_no_grid():
     x, y = np.linspace(1, 2, 200), np.linspace(0, 1, 100)
     z = np.zeros((100, 200))
