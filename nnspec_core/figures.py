@@ -1682,7 +1682,9 @@ def plot_lead_times(
         non-finite entries mean "never warned" and are counted in the legend name
         ("κ(V) (n = 40, 3 missed)").
     nbins : int
-        Number of bins shared by all indicators (over the range of all finite lead times).
+        Number of bins shared by all indicators (over the range of all finite lead times); every finite value
+        is in a bin. Whole-number lead times (steps) get bins centred on integers (width
+        ``max(1, ceil(range / nbins))`` steps) and integer x ticks.
     x_title, title, uirevision : str
     theme : Theme
 
@@ -1701,8 +1703,10 @@ def plot_lead_times(
         v = _vector(vals, f"lead_times[{name!r}]")
         finite[name] = (v[np.isfinite(v)], v.size)
     pooled = np.concatenate([f for f, _ in finite.values()])
-    edges = np.histogram_bin_edges(pooled, bins=nbins) if pooled.size else np.array([0.0, 1.0])
-    xbins = dict(start=float(edges[0]), end=float(edges[-1]), size=float(edges[1] - edges[0]))
+    xbins, integer = _lead_bins(pooled, nbins)
+    # the same bins as Plotly's: [start + j size, start + (j + 1) size) for every start + j size < end
+    n_bins = int(np.ceil((xbins["end"] - xbins["start"]) / xbins["size"] - 1e-9))
+    edges = xbins["start"] + xbins["size"] * np.arange(n_bins + 1)
     top = 0
     fig = _Draft()
     for i, (name, (fin, total)) in enumerate(finite.items()):
@@ -1720,10 +1724,37 @@ def plot_lead_times(
     fig.add_vline(0.0, line=dict(color=theme.text_color, width=0.4 * theme.line_width, dash="dot"))
     fig.update_layout(barmode="group", bargap=0.15)
     fig.update_xaxes(title_text=x_title)
+    if integer:  # whole steps: ticks at integers, at most ~10 (Plotly's auto ticks gave "0.025" for lead times 0, 1)
+        span = float(pooled.max() - pooled.min()) + 1.0 if pooled.size else 1.0
+        steps = (10**e * m for e in range(16) for m in (1, 2, 5))
+        fig.update_xaxes(tick0=0, dtick=next(d for d in steps if span / d <= 10))
     # counts are whole runs: ticks every 1, 2, 5, 10, ... runs (Plotly's auto ticks gave 0.5, 1.5, ...)
     dtick = next(d for d in (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 10**9) if top / d <= 8)
     fig.update_yaxes(title_text="number of runs", dtick=dtick, tick0=0, rangemode="tozero")
     return _finish(fig, theme, title=title, uirevision=uirevision, height=400)
+
+
+def _lead_bins(v: np.ndarray, nbins: int) -> tuple[dict, bool]:
+    """Plotly ``xbins`` (start, end, size) holding every value of ``v`` (finite, any length) and whether ``v`` is
+    whole numbers.
+
+    Plotly counts a value in bin ``floor((v - start) / size)`` and makes bins only while their left edge is below
+    ``end``: ``end`` equal to the largest value (as from ``np.histogram_bin_edges``) dropped that value. Whole
+    numbers (lead times in steps) get bins centred on integers, ``size = max(1, ceil(range / nbins))``, from
+    ``min - 0.5``; other values ``nbins + 1`` bins of width ``range / nbins`` centred on ``min + j * width``.
+    ``end`` is half a bin beyond the largest value, so it lies inside the last bin.
+    """
+    if v.size == 0:
+        return dict(start=-0.5, end=0.5, size=1.0), True
+    lo, hi = float(v.min()), float(v.max())
+    integer = bool(np.all(v == np.round(v)))
+    if integer:
+        size = float(max(1, int(np.ceil((hi - lo) / nbins))))
+        start = lo - 0.5
+    else:
+        size = (hi - lo) / nbins if hi > lo else max(abs(lo), 1.0) / nbins
+        start = lo - 0.5 * size
+    return dict(start=start, end=hi + 0.5 * size, size=size), integer
 
 
 def plot_run_grid(

@@ -477,6 +477,51 @@ def test_phase_distributions_roc_lead_times_run_grid(rng):
         F.plot_run_grid(lrs, seeds, ph.T)
 
 
+def _plotly_histogram_count(trace) -> int:
+    """Values a go.Histogram with explicit xbins counts, as plotly.js does: bins [start + j size, start + (j+1) size)
+    for every left edge start + j size < end; a value goes to bin floor((v - start) / size + 1e-9)."""
+    b = trace.xbins
+    n_bins = 0
+    while b.start + n_bins * b.size < b.end:
+        n_bins += 1
+    j = np.floor((np.asarray(trace.x, dtype=float) - b.start) / b.size + 1e-9)
+    return int(((j >= 0) & (j < n_bins)).sum())
+
+
+@pytest.mark.parametrize(
+    "lead",
+    [
+        {"ρ(J)": [0.0, 1.0], "ρ₊": [0.0, 1.0], "sharpness": [1.0, 0.0]},  # the review's case: n = 2, one bar of 1
+        {"κ(V)": np.r_[1.0, 2.0, np.inf], "ρ(J)": [3.0]},
+        {"a": np.arange(-7.0, 130.0, 3.0), "b": [129.0, 129.0, -7.0, np.nan]},  # wide integer range: size > 1
+        {"a": [5.0, 5.0, 5.0]},  # one value
+        {"a": [0.25, 1.5, 2.75, 2.75], "b": [0.1]},  # not whole steps
+        {"a": [-2.5, -2.5]},
+    ],
+)
+def test_lead_times_bins_hold_every_finite_value(lead):
+    fig = F.plot_lead_times(lead)
+    for trace, vals in zip(fig.data, lead.values(), strict=True):
+        v = np.asarray(vals, dtype=float)
+        assert _plotly_histogram_count(trace) == np.isfinite(v).sum() == len(trace.x)
+    sizes = {t.xbins.size for t in fig.data}
+    assert len(sizes) == 1  # shared bins
+    pooled = np.concatenate([np.asarray(v, float) for v in lead.values()])
+    pooled = pooled[np.isfinite(pooled)]
+    if np.all(pooled == np.round(pooled)):  # whole steps: integer-centred bins, integer ticks
+        b = fig.data[0].xbins
+        assert b.size >= 1 and float(b.size).is_integer() and (b.start + 0.5).is_integer()
+        assert fig.layout.xaxis.tick0 == 0 and float(fig.layout.xaxis.dtick).is_integer()
+        assert (pooled.max() - pooled.min() + 1) / fig.layout.xaxis.dtick <= 10
+
+
+def test_lead_times_zero_and_one_step_are_two_unit_bars():
+    fig = F.plot_lead_times({"ρ(J)": [0.0, 1.0]})
+    b = fig.data[0].xbins
+    assert (b.start, b.size) == (-0.5, 1.0) and 1.0 < b.end <= 2.5
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.yaxis.dtick == 1
+
+
 # --------------------------------------------------------------------------------------- theme
 def _all_builders(theme):
     k = np.arange(10.0)
