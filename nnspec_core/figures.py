@@ -460,12 +460,23 @@ def _pseudo_traces(pseudo: tuple, eps_levels: Any, theme: Theme) -> tuple[list[g
 def _eigen_traces(lam: np.ndarray, cond, classes, symbol: str, theme: Theme) -> list[go.Scatter]:
     n = lam.size
     cls = _labels(classes, "classes", length=n) if classes is not None else np.full(n, "eigenvalue")
+    all_inf = False  # every κ infinite (Jordan block; Grcar n = 200 numerically): no colour scale to speak of
     if cond is not None:
         c = _vector(cond, "cond", length=n, like="eigenvalues")
         with np.errstate(divide="ignore", invalid="ignore"):
             logc = np.log10(c)
+        all_inf = not np.isfinite(logc).any() and bool(np.isposinf(logc).any())
         logc_disp, cmin, cmax = _cap_inf(logc, None)
         cmin = min(cmin, 0.0)
+        colorbar: dict = {}
+        if np.isposinf(logc).any() and not all_inf:
+            # some κ = ∞: drawn above the largest finite one, at a colour-bar tick "∞" (not indistinguishable
+            # from the largest finite κ at the top of the range)
+            ticks = _nice_ticks(cmin, cmax)
+            inf_at = cmax + 0.15 * (cmax - cmin)
+            logc_disp = np.where(np.isposinf(logc), inf_at, logc_disp)
+            cmax = inf_at
+            colorbar = dict(tickmode="array", tickvals=[*ticks, inf_at], ticktext=[f"{t:g}" for t in ticks] + ["∞"])
         cond_txt = _fmt_array(c)
     else:
         cond_txt = np.full(n, "–")
@@ -479,7 +490,11 @@ def _eigen_traces(lam: np.ndarray, cond, classes, symbol: str, theme: Theme) -> 
             symbol=_SYMBOLS[i % len(_SYMBOLS)],
             line=dict(width=1, color=theme.text_color),
         )
-        if cond is not None:
+        label = name if classes is not None else "eigenvalues"
+        if all_inf:  # one colour, and the legend says why: a 0-1 colour bar read as "κ = 10"
+            marker |= dict(color=theme.color(1))
+            label += f", κ({symbol}) = ∞ (defective)"
+        elif cond is not None:
             marker |= dict(color=logc_disp[idx], coloraxis="coloraxis")
         else:
             marker |= dict(color=theme.color(i))
@@ -489,7 +504,7 @@ def _eigen_traces(lam: np.ndarray, cond, classes, symbol: str, theme: Theme) -> 
                 x=lam.real[idx],
                 y=lam.imag[idx],
                 mode="markers",
-                name=name if classes is not None else "eigenvalues",
+                name=label,
                 marker=marker,
                 customdata=custom,
                 hovertemplate=(
@@ -498,9 +513,20 @@ def _eigen_traces(lam: np.ndarray, cond, classes, symbol: str, theme: Theme) -> 
                 ),
             )
         )
-    if cond is not None:
-        traces[0].update(meta=dict(cmin=cmin, cmax=cmax))
+    if all_inf:
+        traces[0].update(meta=dict(all_infinite=True))
+    elif cond is not None:
+        traces[0].update(meta=dict(cmin=cmin, cmax=cmax, colorbar=colorbar))
     return traces
+
+
+def _nice_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
+    """Multiples of the smallest step 1, 2 or 5 x 10^n giving at most ``max_ticks`` ticks in [lo, hi] (hi > lo)."""
+    raw = (hi - lo) / max(max_ticks - 1, 1)
+    mag = 10.0 ** np.floor(np.log10(raw))
+    step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw * (1 - 1e-9))
+    idx = np.arange(np.ceil(lo / step - 1e-9), np.floor(hi / step + 1e-9) + 1)
+    return [float(f"{t:.12g}") + 0.0 for t in idx * step]  # + 0.0: no "-0" label
 
 
 def plot_spectrum(
@@ -527,7 +553,9 @@ def plot_spectrum(
     cond : array_like of shape (n,), optional
         Eigenvalue condition numbers ``1/|yᴴx|`` (unit left/right eigenvectors; inf for a
         defective eigenvalue). Markers are coloured by ``log10 cond`` with a colourbar;
-        ``inf`` is drawn at the top of the colour range and shown as "∞" in the hover.
+        ``inf`` is drawn at the top of the colour range, above the largest finite value, where the
+        colour bar has a tick "∞", and shown as "∞" in the hover. If every value is ``inf``, the
+        markers have one colour, no colour bar, and the legend says "κ(λ) = ∞ (defective)".
     classes : sequence of str of shape (n,), optional
         Class of each eigenvalue ("stable", "unstable", ...): one trace (marker symbol,
         legend entry) per class, in order of first appearance.
@@ -595,14 +623,15 @@ def plot_spectrum(
         )
     eig = _eigen_traces(lam, cond, classes, symbol, theme)
     fig.add_traces(eig)
-    if cond is not None:
-        meta = eig[0].meta
+    meta = eig[0].meta
+    if cond is not None and not meta.get("all_infinite"):
+        bar = dict(title=dict(text=f"log₁₀ κ({symbol})", side="right"), thickness=0.9 * theme.font_size)
         fig.update_layout(
             coloraxis=dict(
                 colorscale=theme.colorscale_cond,
                 cmin=meta["cmin"],
                 cmax=meta["cmax"],
-                colorbar=dict(title=dict(text=f"log₁₀ κ({symbol})", side="right"), thickness=0.9 * theme.font_size),
+                colorbar=bar | meta["colorbar"],
             )
         )
     fig.update_xaxes(title_text=f"Re {symbol}")

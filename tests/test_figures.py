@@ -113,6 +113,36 @@ def test_spectrum_classes_and_defective_eigenvalue():
     json.loads(fig.to_json())  # serialisable despite inf input
 
 
+def test_spectrum_all_condition_numbers_infinite_no_misleading_colour_bar():
+    """Jordan block (Grcar n = 200 numerically): every κ(λ) = ∞ gave a 0-1 colour bar, all dots at "κ = 10"."""
+    n = 6
+    lam = np.full(n, 0.5 + 0j)
+    fig = F.plot_spectrum(lam, cond=np.full(n, np.inf), symbol="λ", unit_circle=False)
+    eig = fig.data[-1]
+    assert eig.name == "eigenvalues, κ(λ) = ∞ (defective)"
+    assert isinstance(eig.marker.color, str) and eig.marker.coloraxis is None  # one colour, no colour scale
+    assert fig.layout.coloraxis.cmin is None and fig.layout.coloraxis.colorbar.title.text is None  # no colour bar
+    assert [r[1] for r in eig.customdata] == ["∞"] * n and "1/|yᴴx|" in eig.hovertemplate
+    cls = F.plot_spectrum(lam, cond=np.full(n, np.inf), classes=["a"] * 3 + ["b"] * 3)
+    assert _names(cls)[-2:] == ["a, κ(μ) = ∞ (defective)", "b, κ(μ) = ∞ (defective)"]
+    json.loads(fig.to_json())
+
+
+def test_spectrum_some_condition_numbers_infinite_get_an_infinity_tick():
+    lam = np.array([0.1, 0.2, 0.3, 0.4])
+    cond = np.array([1.0, 10.0, 100.0, np.inf])
+    fig = F.plot_spectrum(lam, cond=cond)
+    col = np.asarray(fig.data[-1].marker.color, dtype=float)
+    bar, ax = fig.layout.coloraxis.colorbar, fig.layout.coloraxis
+    assert bar.ticktext[-1] == "∞" and bar.tickvals[-1] == ax.cmax == col[3]
+    assert col[3] > 2.0 and np.isfinite(col).all()  # above the largest finite log10 κ, distinct from it
+    np.testing.assert_allclose(col[:3], [0, 1, 2])
+    assert list(bar.ticktext[:-1]) == [f"{v:g}" for v in bar.tickvals[:-1]] and bar.ticktext[0] == "0"
+    assert all(ax.cmin <= v <= 2.0 for v in bar.tickvals[:-1])
+    # no infinite κ: Plotly's own colour-bar ticks
+    assert F.plot_spectrum(lam, cond=[1.0, 2.0, 3.0, 4.0]).layout.coloraxis.colorbar.tickvals is None
+
+
 def test_spectrum_default_levels_are_integer_decades(jordanish):
     *_, lam, cond, re, im, smin = jordanish
     lev = _contour_levels(F.plot_spectrum(lam, pseudo=(re, im, smin)))
