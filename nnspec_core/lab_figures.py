@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,9 @@ __all__ = [
     "pretty",
     "merged_curves",
     "plot_ep_walk",
+    "log_ticks",
+    "EP_WALK_TITLES",
+    "text_width",
     "map_figure",
     "spectrum_figure",
     "transient_figure",
@@ -76,16 +80,18 @@ def fmt_pct(x: float) -> str:
     return f"{100 * x:+.3g} %"
 
 
-_PRETTY = (("beta1", "β₁"), ("beta", "β"), ("eta", "η"), ("lam_max", "λ_max"), ("lam", "λ"), ("sqrt", "√"),
-           ("rho(J)", "ρ(J)"), ("rho", "ρ"), ("kappa(V)", "κ(V)"), ("kappa", "κ"), ("||J^k||", "‖Jᵏ‖"), ("^2", "²"),
-           ("!=", "≠"), ("theta", "θ"), ("*", "·"))  # fmt: skip
+#: Plain-text names in the preset captions and their symbols. Names are replaced as whole words only ("eta" inside
+#: "theta" or "beta" is not η: replacing in sequence once turned "theta" into "thη"); one pass, so no replacement
+#: is replaced again.
+_PRETTY_WORDS = {"beta1": "β₁", "beta": "β", "eta": "η", "theta": "θ", "lam_max": "λ_max", "lam": "λ", "sqrt": "√",
+                 "rho": "ρ", "kappa": "κ"}  # fmt: skip
+_PRETTY_SYMBOLS = {"||J^k||": "‖Jᵏ‖", "^2": "²", "!=": "≠", "*": "·"}
+_PRETTY_RE = re.compile("|".join([rf"\b{w}\b" for w in _PRETTY_WORDS] + [re.escape(t) for t in _PRETTY_SYMBOLS]))
 
 
 def pretty(text: str) -> str:
-    """Preset captions with Unicode symbols (``eta*lam`` -> ``η·λ``)."""
-    for a, b in _PRETTY:
-        text = text.replace(a, b)
-    return text
+    """Preset captions with Unicode symbols (``eta*lam`` -> ``η·λ``, ``theta`` -> ``θ``; ``metadata`` unchanged)."""
+    return _PRETTY_RE.sub(lambda m: _PRETTY_WORDS.get(m.group(), _PRETTY_SYMBOLS.get(m.group(), m.group())), text)
 
 
 def merged_curves(curves: Iterable[EPCurve]) -> list[tuple[str, np.ndarray, np.ndarray]]:
@@ -103,6 +109,59 @@ def merged_curves(curves: Iterable[EPCurve]) -> list[tuple[str, np.ndarray, np.n
 
 
 # ------------------------------------------------------------------------------------ figures
+#: Subplot titles of :func:`plot_ep_walk` (short: each must fit its half of a 1024 px wide figure in the talk theme).
+EP_WALK_TITLES = ("eigenvalues μ of J", "κ(V) against η")
+#: Average advance width of a character of the theme fonts (DejaVu Sans) as a fraction of the font size: an
+#: estimate (a little high) of how wide a label is drawn, used to keep labels apart.
+CHAR_WIDTH_EM = 0.6
+
+
+def text_width(text: str, font_size: float) -> float:
+    """Estimated drawn width in px of one line of ``text`` at ``font_size`` px (:data:`CHAR_WIDTH_EM` per character)."""
+    return CHAR_WIDTH_EM * font_size * len(text)
+
+
+def _log_range(lo: float, hi: float, pad: float) -> list[float]:
+    """log10 axis range ``[lo, hi]`` widened by ``pad`` times its width on each side."""
+    a, b = math.log10(lo), math.log10(hi)
+    w = max(b - a, 1e-12)
+    return [a - pad * w, b + pad * w]
+
+
+_NICE_MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
+
+
+def log_ticks(lo: float, hi: float, n: int) -> list[float]:
+    """At most ``n`` (>= 2) round tick values inside ``[lo, hi]`` (0 < lo < hi), about evenly spaced in log10.
+
+    Powers of ten when the range spans at least ``n - 1`` decades (every k-th one). Otherwise, for each of ``n``
+    log-evenly spaced targets, the nearest round value (mantissa 1, 1.2, 1.5, 2, 2.5, 3, 4, ..., 9) inside the
+    range, dropping one closer than half the target spacing to the previous tick: ``0.0058 .. 0.0165`` gives
+    ``[0.006, 0.01, 0.015]`` for ``n = 3``, where Plotly's own log ticks put six labels (0.006, 0.008, ..., 0.016)
+    that collided at large fonts.
+    """
+    a, b = math.log10(lo), math.log10(hi)
+    if b - a >= n - 1:
+        k = max(1, math.ceil((math.floor(b) - math.ceil(a)) / (n - 1)))
+        return [10.0**e for e in range(math.ceil(a), math.floor(b) + 1, k)]
+    cands = np.array([m * 10.0**e for e in range(math.floor(a) - 1, math.ceil(b) + 1) for m in _NICE_MANTISSAS])
+    cands = cands[(cands >= lo * (1 - 1e-12)) & (cands <= hi * (1 + 1e-12))]
+    out: list[float] = []
+    if cands.size:
+        logs = np.log10(cands)
+        gap = 0.5 * (b - a) / (n - 1)
+        for target in np.linspace(a, b, n):
+            j = int(np.argmin(np.abs(logs - target)))
+            if not out or logs[j] - math.log10(out[-1]) >= gap:
+                out.append(float(f"{cands[j]:.12g}"))
+    for digits in range(2, 8):  # a range too narrow for round values: the targets with enough digits to differ
+        if len(out) >= 2:
+            break
+        vals = {float(f"{v:.{digits - 1}e}") for v in 10.0 ** np.linspace(a, b, n)}
+        out = sorted(v for v in vals if lo * (1 - 1e-12) <= v <= hi * (1 + 1e-12))
+    return out
+
+
 def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = "", animate: bool = True) -> go.Figure:
     """Eigenvalues in the complex plane and κ(V) against η while η sweeps across an exceptional point.
 
@@ -110,9 +169,16 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
     (faint), and the eigenvalues of the current frame (J's, the colliding pair highlighted).
     Right: κ(V) against η (log-log) with the EP marked and the current frame as a marker
     (κ = ∞ at the EP frame is drawn at the top of the axis and labelled "∞"). With ``animate``
-    the figure has one Plotly frame per sweep value, a play button and a slider; it starts at
-    the first frame. Built from plain dicts in one validated step (frames make per-call
-    validation expensive).
+    the figure has one Plotly frame per sweep value, play/pause buttons and a slider below the
+    plots; it starts at the first frame. Built from plain dicts in one validated step (frames make
+    per-call validation expensive).
+
+    Layout (robust to narrow windows and the talk theme): each subplot's title is centred on its
+    own subplot (``"x domain"`` / ``"x2 domain"``) just above it, short enough to fit there; the
+    "EP" label sits inside the κ(V) plot at the bottom of the EP line (clear of the titles); the
+    buttons and the slider sit below the axis titles, offset in px from the font size; the η axis
+    has three round ticks (:func:`log_ticks`) so its labels neither collide nor turn. Both right
+    axes are padded so every frame's marker (and the star's label) stays inside the plot.
 
     Parameters
     ----------
@@ -141,6 +207,7 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
     kap_draw = np.where(np.isfinite(kap), kap, top)
     pair = walk.mode_eigenvalues
     ms = theme.marker_size
+    f = float(theme.font_size)
     t = np.linspace(0, 2 * np.pi, 241)
     right = dict(xaxis="x2", yaxis="y2")
     data = [
@@ -162,7 +229,7 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
                  marker=dict(size=1.6 * ms, color=theme.color(1), symbol="x")),
             dict(type="scatter", x=[walk.lr[i]], y=[kap_draw[i]], mode="markers+text", name="current η",
                  text=[fmt(kap[i])], textposition="top center", hovertemplate=label + "<extra></extra>",
-                 marker=dict(size=1.6 * ms, color=theme.color(1), symbol="star"), **right),
+                 cliponaxis=False, marker=dict(size=1.6 * ms, color=theme.color(1), symbol="star"), **right),
         ]  # fmt: skip
 
     start = 0 if animate else walk.ep_index
@@ -171,24 +238,42 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
     cx, cy = 0.5 * (pair.real.max() + pair.real.min()), 0.0
     half = 0.65 * max(float(np.ptp(pair.real)), 2 * float(np.abs(pair.imag).max()), 0.05)
     xr, yr = [cx - half, cx + half], [cy - half, cy + half]
+    # κ(V) plot: every frame's star inside (5 % of the η range on each side; below κ = 1 if a frame has κ ≈ 1,
+    # and above the top frame by room for the star's label)
+    x2r = _log_range(float(walk.lr.min()), float(walk.lr.max()), 0.05)
+    y2lo = min(0.0, math.log10(float(kap_draw.min()))) - 0.08 * math.log10(top)
+    y2r = [y2lo, math.log10(top) + max(0.3, 0.15 * (math.log10(top) - y2lo))]
+    # three η ticks: Plotly's own log ticks on a short range are 6 or more, whose labels collided (0.012, 0.014,
+    # 0.016 in the talk theme) or were turned on their side (a 1024 px window)
+    eta_ticks = log_ticks(10.0 ** x2r[0], 10.0 ** x2r[1], 3)
     ax = axis_style(theme)  # exponentformat "e": not SI ("250μ" would read as an eigenvalue, "10k" as k)
     layout = layout_style(theme, has_title=bool(title))
+    # vertical room: titles (one line) above the plots; below them the tick labels and axis titles, then the
+    # animation controls, then the legend (anchored to the bottom of the figure, up to three rows)
+    controls_gap = round(3.6 * f + 16)  # px from the plot bottom to the controls: ticks, tick labels, axis title
+    legend_h = round(3 * 1.5 * f + 10)
+    controls_h = round(1.4 * f + 34) if animate else 0
+    margin = dict(layout["margin"])
+    margin["t"] = max(margin["t"], round(1.5 * f + 12 + (theme.title_font_size + 12 if title else 0)))
+    margin["b"] = controls_gap + controls_h + legend_h + 10
+    titles = [dict(text=text, x=0.5, xref=f"{xa} domain", xanchor="center", y=1.0, yref=f"{ya} domain",
+                   yanchor="bottom", yshift=6, showarrow=False, font=dict(size=f))
+              for text, xa, ya in zip(EP_WALK_TITLES, ("x", "x2"), ("y", "y2"), strict=True)]  # fmt: skip
     layout |= dict(
-        title=dict(text=title, x=0.0, xanchor="left"), height=460 if theme.height is None else theme.height,
-        uirevision="ep_walk", hovermode="closest", meta={"nnspec_theme": theme_meta(theme)},
+        title=dict(text=title, x=0.0, xanchor="left"), height=480 if theme.height is None else theme.height,
+        uirevision="ep_walk", hovermode="closest", meta={"nnspec_theme": theme_meta(theme)}, margin=margin,
         legend=dict(orientation="h", yref="container", y=0.0, yanchor="bottom", x=0.0, bgcolor="rgba(0,0,0,0)"),
         xaxis=ax | dict(domain=[0.0, 0.42], range=xr, title=dict(text="Re μ")),
         yaxis=ax | dict(range=yr, title=dict(text="Im μ"), scaleanchor="x", scaleratio=1),
-        xaxis2=ax | dict(domain=[0.58, 1.0], type="log", title=dict(text="learning rate η"), anchor="y2"),
-        yaxis2=ax | dict(type="log", title=dict(text="κ(V)"), range=[0, math.log10(top) + 0.3], anchor="x2"),
+        xaxis2=ax | dict(domain=[0.58, 1.0], type="log", range=x2r, title=dict(text="learning rate η"), anchor="y2",
+                         tickvals=eta_ticks, ticktext=[fmt(v) for v in eta_ticks]),
+        yaxis2=ax | dict(type="log", title=dict(text="κ(V)"), range=y2r, anchor="x2"),
         shapes=[dict(type="line", xref="x2", x0=walk.lr_ep, x1=walk.lr_ep, yref="y2 domain", y0=0, y1=1,
                      line=dict(color=theme.color(1), width=1, dash="dash"))],
-        annotations=[dict(x=math.log10(walk.lr_ep), xref="x2", y=1.0, yref="y2 domain", text="EP", showarrow=False,
-                          yanchor="bottom", font=dict(color=theme.color(1))),
-                     dict(x=0.21, xref="paper", y=1.0, yref="paper", yanchor="bottom", showarrow=False, yshift=18,
-                          text="eigenvalues μ of J, zoomed"),  # short: long titles overlapped at <= 1024 px
-                     dict(x=0.79, xref="paper", y=1.0, yref="paper", yanchor="bottom", showarrow=False, yshift=18,
-                          text="κ(V) against η")],
+        # "EP" inside the plot at the foot of its line: above the plot it ran into the right title (talk theme)
+        annotations=[dict(x=math.log10(walk.lr_ep), xref="x2", y=0.0, yref="y2 domain", text="EP", showarrow=False,
+                          xanchor="left", yanchor="bottom", xshift=3, yshift=2, font=dict(color=theme.color(1))),
+                     *titles],
     )  # fmt: skip
     frames = []
     if animate:
@@ -199,14 +284,16 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
         buttons = [dict(label="▶ play", method="animate", args=[None, play]),
                    dict(label="❚❚ pause", method="animate", args=[[None], still])]  # fmt: skip
         steps = [dict(method="animate", label=f"{walk.lr[i]:.3g}", args=[[str(i)], still]) for i in range(m)]
+        buttons_w = round(text_width("▶ play❚❚ pause", f) + 60)  # the two buttons side by side, with padding
+        value_h = round(1.4 * f)  # the slider's "η = ..." line above its rail: the buttons line up with the rail
         layout |= dict(
-            updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=1.18, xanchor="left", yanchor="bottom",
-                              direction="left", buttons=buttons)],
-            sliders=[dict(active=start, x=0.0, len=1.0, y=-0.16, yanchor="top", steps=steps, ticklen=0,
+            updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=0.0, xanchor="left", yanchor="top",
+                              direction="left", buttons=buttons, pad=dict(t=controls_gap + value_h, l=0))],
+            sliders=[dict(active=start, x=0.0, len=1.0, y=0.0, yanchor="top", steps=steps, ticklen=0,
                           minorticklen=0, font=dict(color="rgba(0,0,0,0)"),  # step labels only in currentvalue
+                          pad=dict(t=controls_gap, l=buttons_w + round(f) + 16, b=0),
                           currentvalue=dict(prefix="η = ", font=dict(color=theme.text_color)))],
         )  # fmt: skip
-        layout["margin"] = dict(layout.get("margin", {})) | dict(t=110, b=130)
     return go.Figure(data=data, layout=layout, frames=frames)
 
 

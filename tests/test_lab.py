@@ -427,6 +427,140 @@ def test_ep_walk_figure_frames_and_infinite_kappa_label():
         plot_ep_walk(w, theme="talk")
 
 
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("theta", "θ"),
+        ("beta", "β"),
+        ("eta", "η"),
+        ("beta1", "β₁"),
+        ("Adam's frozen (theta, m) operator", "Adam's frozen (θ, m) operator"),  # was "(thη, m)"
+        ("eta*beta = theta", "η·β = θ"),
+        ("thetas, betas, metadata, zeta, Theta, eta_", "thetas, betas, metadata, zeta, Theta, eta_"),  # no whole word
+        ("lam_max and lam", "λ_max and λ"),
+        ("sqrt(beta1) != rho(J)", "√(β₁) ≠ ρ(J)"),
+    ],
+)
+def test_pretty_replaces_whole_words_only(text, expected):
+    from nnspec_core.lab_figures import pretty
+
+    assert pretty(text) == expected
+
+
+def test_every_preset_caption_is_pretty_and_keeps_no_half_word():
+    from nnspec_core.lab_figures import pretty
+
+    for key, p in PRESETS.items():
+        text = pretty(p.description)
+        for bad in ("thη", "bη", "zη", "eta", "theta", "beta", "lam", "sqrt", "kappa", "rho"):
+            assert bad not in text, (key, bad, text)
+
+
+# -- the walk-through-an-EP chart (Home and the Operator Lab): layout at 1024 px and in the talk theme
+
+
+def _walks():
+    home = lab_walk(settings_from_preset("critical_damping", eigenvalues=(1.0,)), n_frames=41, span=1.6)
+    lab = lab_walk(dataclasses.replace(settings_from_preset("adam_rotated"), n_map=4, n_grid=4), n_frames=21)
+    return {"home": home, "adam": lab}
+
+
+def _plot_width(fig, width: float) -> float:
+    m = fig.layout.margin
+    return width - m.l - m.r
+
+
+@pytest.mark.parametrize("theme_name", ["default", "talk"])
+def test_ep_walk_titles_sit_on_their_own_subplot_and_fit_it(theme_name):
+    """The two titles overlapped (paper x 0.21 / 0.79 with 'auto' anchors: the left one started at 0.21) at 1024 px and
+    in the talk theme at 1400 px, and the play/pause buttons covered their top."""
+    from nnspec_core.lab_figures import EP_WALK_TITLES, plot_ep_walk, text_width
+    from nnspec_core.theme import DEFAULT_THEME, TALK_THEME
+
+    theme = TALK_THEME if theme_name == "talk" else DEFAULT_THEME
+    fig = plot_ep_walk(_walks()["home"], theme=theme)
+    titles = [a for a in fig.layout.annotations if a.text in EP_WALK_TITLES]
+    assert [a.text for a in titles] == list(EP_WALK_TITLES)
+    # chart widths: a 1024 px figure, and what Streamlit gives the chart (default theme on a 1024 px window; the talk
+    # theme's 1600 px figure is scaled to the column of a 1400 px window)
+    widths = (1024, 560) if theme_name == "default" else (1024, 940, 1600)
+    for a, xaxis in zip(titles, ("xaxis", "xaxis2"), strict=True):
+        assert a.xref == xaxis.replace("axis", "") + " domain" and a.x == 0.5 and a.xanchor == "center"
+        assert a.yref.endswith(" domain") and a.y == 1.0 and a.yanchor == "bottom"
+        d0, d1 = fig.layout[xaxis].domain
+        size = a.font.size or theme.font_size
+        assert size == theme.font_size
+        for w in widths:
+            assert text_width(a.text, size) < (d1 - d0) * _plot_width(fig, w), (a.text, w)
+    # the domains do not overlap, so neither do titles centred on them and narrower than them
+    assert fig.layout.xaxis.domain[1] < fig.layout.xaxis2.domain[0]
+    # the top margin holds one title line
+    assert fig.layout.margin.t >= 1.4 * theme.font_size
+    # "EP" inside the κ(V) plot (above it, it ran into the right title)
+    ep = next(a for a in fig.layout.annotations if a.text == "EP")
+    assert ep.yref == "y2 domain" and ep.y == 0.0 and ep.yanchor == "bottom"
+    # the buttons and the slider below the plots, under the tick labels and axis titles, above the legend
+    menu, slider = fig.layout.updatemenus[0], fig.layout.sliders[0]
+    for c in (menu, slider):
+        assert c.y == 0.0 and c.yanchor == "top" and c.pad.t >= 3 * theme.font_size
+    assert slider.pad.l >= text_width("▶ play❚❚ pause", theme.font_size)  # the slider starts right of the buttons
+    assert fig.layout.margin.b >= slider.pad.t + 3 * 1.4 * theme.font_size  # controls plus a three-row legend
+
+
+@pytest.mark.parametrize("theme_name", ["default", "talk"])
+def test_ep_walk_eta_ticks_are_few_and_do_not_collide(theme_name):
+    """Talk theme: 0.012, 0.014, 0.016 ran into each other (Plotly's own six ticks on a short log range)."""
+    from nnspec_core.lab_figures import fmt, plot_ep_walk, text_width
+    from nnspec_core.theme import DEFAULT_THEME, TALK_THEME
+
+    theme = TALK_THEME if theme_name == "talk" else DEFAULT_THEME
+    for name, walk in _walks().items():
+        fig = plot_ep_walk(walk, theme=theme)
+        ax = fig.layout.xaxis2
+        ticks = np.asarray(ax.tickvals, float)
+        assert 2 <= ticks.size <= 3, (name, ticks)
+        assert list(ax.ticktext) == [fmt(v) for v in ticks]
+        lo, hi = ax.range
+        assert np.all((np.log10(ticks) >= lo) & (np.log10(ticks) <= hi))
+        width = 940 if theme_name == "talk" else 560  # the chart on a 1400 px (talk) / 1024 px window
+        d0, d1 = ax.domain
+        px = (np.log10(ticks) - lo) / (hi - lo) * (d1 - d0) * _plot_width(fig, width)
+        half = [0.5 * text_width(t, theme.font_size) for t in ax.ticktext]
+        for k in range(ticks.size - 1):  # centred labels: a gap of at least half a character between neighbours
+            assert px[k + 1] - px[k] >= half[k] + half[k + 1] + 0.3 * theme.font_size, (name, ax.ticktext)
+
+
+def test_log_ticks_are_round_inside_and_spread():
+    from nnspec_core.lab_figures import log_ticks
+
+    assert log_ticks(0.0058, 0.0165, 3) == [0.006, 0.01, 0.015]
+    assert log_ticks(1e-3, 1e-1, 3) == [1e-3, 1e-2, 1e-1]
+    assert log_ticks(1e-5, 10.0, 3) == [1e-5, 1e-2, 10.0]
+    assert log_ticks(3.1, 3.3, 3) == [3.1, 3.2, 3.3]  # no round value inside: enough digits to differ
+    for lo, hi in [(0.0058, 0.0165), (2e-4, 3e-2), (0.9, 1.1), (0.05, 0.2), (1.0001, 1.0002)]:
+        t = log_ticks(lo, hi, 3)
+        assert 2 <= len(t) <= 3 and all(lo <= v <= hi for v in t) and t == sorted(set(t)), (lo, hi, t)
+
+
+def test_ep_walk_axis_ranges_hold_every_frame():
+    """Home, last frame: the star and its label were cut at the right edge (the range ended at the last η)."""
+    from nnspec_core.lab_figures import plot_ep_walk
+
+    for name, walk in _walks().items():
+        fig = plot_ep_walk(walk)
+        x2, y2 = fig.layout.xaxis2.range, fig.layout.yaxis2.range
+        xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
+        pad_x = 0.03 * (x2[1] - x2[0])  # every star at least 3 % of the axis inside (half a marker and more)
+        for frame in fig.frames:
+            pair, star = frame.data[1], frame.data[2]
+            lx, ly = math.log10(star.x[0]), math.log10(star.y[0])
+            assert x2[0] + pad_x <= lx <= x2[1] - pad_x, (name, frame.name)
+            assert y2[0] < ly and ly + 0.1 * (y2[1] - y2[0]) <= y2[1], (name, frame.name)  # room for the label
+            assert np.all((np.asarray(pair.x) > xr[0]) & (np.asarray(pair.x) < xr[1])), (name, frame.name)
+            assert np.all((np.asarray(pair.y) > yr[0]) & (np.asarray(pair.y) < yr[1])), (name, frame.name)
+            assert star.cliponaxis is False  # a label wider than the padding is still drawn whole
+
+
 def test_figure_builders_reject_wrong_inputs():
     from nnspec_core.lab_figures import lab_figures, map_figure, spectrum_figure
 
