@@ -60,7 +60,11 @@ with left:
     st.button("Snap to nearest EP", key="snap_btn", on_click=ui_lab.snap,
               args=(st.session_state, _current_settings, lambda s: _snap(dataclasses.astuple(s))),
               help="Move η to the nearest exceptional point (β fixed).")  # fmt: skip
-    msg = st.session_state.get(ui_lab.MSG_KEY)
+    try:  # the settings shown; invalid ones are reported below (user_errors)
+        shown = ui_lab.lab_settings(vals, lr=lr)
+    except (ValueError, TypeError):
+        shown = None
+    msg = ui_lab.current_message(st.session_state, shown)  # a snap message is dropped once η, β, ... moved on
     if msg:
         getattr(st, msg[0])(msg[1])
 
@@ -95,7 +99,7 @@ with cells[2]:
 with cells[3]:
     fig_traj = figs_lab.trajectory_figure(res, theme)
     show_chart(fig_traj, key="lab_trajectory", filename="trajectory")
-    st.caption("The iterates θₖ from the start θ₀ (optimizer at rest), on the level sets of the loss.")
+    st.caption(ui_lab.trajectory_caption(res))
 
 st.subheader("Walk through an exceptional point")
 st.caption(ui_lab.EP_TEXT)

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 
 from nnspec_app.ui import wrapping_columns
 from nnspec_core.lab import LabResult, LabSettings, settings_from_preset
-from nnspec_core.lab_figures import bundle, fmt, fmt_pct
+from nnspec_core.lab_figures import bundle, fmt, fmt_pct, trajectory_on_level_sets
 from nnspec_core.quadratic import LAB_COORDS, LAB_OPTIMIZERS, PRESETS
 
 DEFAULT_PRESET = "critical_damping"
@@ -113,31 +113,85 @@ def map_click(session: Any, chart_key: str) -> None:
             return
 
 
+def message_stamp(s: LabSettings) -> tuple:
+    """What a snap message is about: the settings that place the exceptional points and the current (η, β).
+
+    The horizon, start point and map window are left out: changing them leaves the message true.
+    """
+    return (s.optimizer, s.coords, s.eigenvalues, s.angle, s.v_mode, s.step, s.eps, s.lr, s.momentum)
+
+
 def snap(session: Any, settings_fn: Callable[[], LabSettings], snap_fn: Callable[[LabSettings], Any]) -> None:
-    """Callback of "Snap to nearest EP": move η to the nearest exceptional point (β fixed)."""
+    """Callback of "Snap to nearest EP": move η to the nearest exceptional point (β fixed).
+
+    The message is stored with :func:`message_stamp` of the settings it describes (after the move), so that
+    :func:`current_message` drops it as soon as η, β, the optimizer, the coordinates or H change.
+    """
     try:
         s = settings_fn()
         target = snap_fn(s)
     except (ValueError, TypeError) as err:
-        session[MSG_KEY] = ("error", str(err).splitlines()[0])
+        session[MSG_KEY] = ("error", str(err).splitlines()[0], None)
         return
     if not target.found:
         session[MSG_KEY] = ("info", "No exceptional point along η here: "
                             + ("gradient descent on a symmetric H has none (J is symmetric)."
-                               if s.optimizer == "gd" else "none inside the η slider range at this β."))  # fmt: skip
+                               if s.optimizer == "gd" else "none inside the η slider range at this β."),
+                            message_stamp(s))  # fmt: skip
         return
     set_lr_beta(session, target.lr, None, exact=True)
-    session[MSG_KEY] = ("success", snap_message(target))
+    try:
+        stamp = message_stamp(settings_fn())  # the settings now shown: η moved to the EP
+    except (ValueError, TypeError):
+        stamp = None
+    session[MSG_KEY] = ("success", snap_message(target), stamp)
+
+
+def current_message(session: Any, s: LabSettings | None) -> tuple[str, str] | None:
+    """The snap message ``(kind, text)`` if it still describes the settings ``s``; a stale one is removed.
+
+    "Snapped η to 0.01 (lower EP …)" stayed on screen after β was moved away from the EP. A message without a
+    stamp (the settings were invalid) is kept until the next snap, preset or map click.
+    """
+    msg = session.get(MSG_KEY)
+    if not msg:
+        return None
+    stamp = msg[2] if len(msg) > 2 else None
+    if stamp is not None and s is not None and stamp != message_stamp(s):
+        session.pop(MSG_KEY, None)
+        return None
+    return msg[0], msg[1]
 
 
 def transient_caption(res: LabResult) -> str:
-    """Caption of the transient chart. At an exceptional point κ(V) = ∞: the κ(V) ρᵏ curve is not drawn, so the
-    caption says why instead of pointing at a missing bound (the default preset opens there)."""
+    """Caption of the transient chart, adapted to the state shown.
+
+    ρ > 1: the iteration diverges like ρᵏ (the Kreiss constant is ∞), so the "ρ < 1 does not mean no growth" story
+    does not apply. ρ = 1: on the stability boundary, no decay. ρ < 1: transient growth, with the κ(V) ρᵏ upper
+    bound, or, at an exceptional point (κ(V) = ∞, the default preset), why that bound is not drawn.
+    """
+    rho = fmt(res.rho, 5)
+    if res.diverges:
+        return (f"ρ(J) = {rho} > 1: the iteration diverges, ‖Jᵏ‖ grows like ρᵏ without bound (the Kreiss constant "
+                "is ∞). Move η or β back inside the dashed ρ(J) = 1 curve of the map.")  # fmt: skip
+    if res.rho >= 1.0 - 1e-12:
+        return (f"ρ(J) = {rho}: on the stability boundary ‖Jᵏ‖ does not decay (it grows if J is not diagonalisable "
+                "there); the Kreiss constant K(J) is a guaranteed lower bound on its supremum.")  # fmt: skip
     text = "ρ < 1 does not mean “no growth”: ‖Jᵏ‖ can rise far above 1 before it decays. "
     if np.isfinite(res.upper_bound).any():
         return text + "κ(V) ρᵏ bounds it from above; the Kreiss constant K(J) is a guaranteed lower bound on the peak."
     return text + ("Here κ(V) = ∞ (J is not diagonalisable), so the upper bound κ(V) ρᵏ is void and not drawn; "
                    "the Kreiss constant K(J) is still a guaranteed lower bound on the peak.")  # fmt: skip
+
+
+def trajectory_caption(res: LabResult) -> str:
+    """Caption of the trajectory chart: level sets are drawn only for n = 2 (see ``trajectory_on_level_sets``)."""
+    start = "The iterates θₖ from the start θ₀ (optimizer at rest)"
+    if trajectory_on_level_sets(res):
+        return start + ", on the level sets of the loss."
+    n = res.H.shape[0]
+    return (start + f": the first two of the n = {n} coordinates of θ. No level sets are drawn: with n > 2 the "
+            "loss over these two coordinates depends on the others.")  # fmt: skip
 
 
 def snap_message(target: Any) -> str:
@@ -292,6 +346,10 @@ __all__ = [
     "set_lr_beta",
     "map_click",
     "snap",
+    "message_stamp",
+    "current_message",
+    "transient_caption",
+    "trajectory_caption",
     "coords_key",
     "lab_settings",
     "cards",

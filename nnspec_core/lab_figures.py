@@ -41,6 +41,7 @@ __all__ = [
     "spectrum_figure",
     "transient_figure",
     "trajectory_figure",
+    "trajectory_on_level_sets",
     "lab_figures",
     "lab_bundle_data",
     "cli_command",
@@ -368,12 +369,17 @@ def transient_figure(r: LabResult, theme: Theme = DEFAULT_THEME) -> go.Figure:
     return fig
 
 
+def trajectory_on_level_sets(r: LabResult) -> bool:
+    """Whether :func:`trajectory_figure` draws the loss level sets: only for a 2-D θ (n = 2 eigenvalues of H); for
+    n > 2 it shows the first two coordinates of θ alone (a slice would not be the loss seen by the iterates)."""
+    return _check_result(r).H.shape[0] == 2
+
+
 def trajectory_figure(r: LabResult, theme: Theme = DEFAULT_THEME) -> go.Figure:
     """Iterates θₖ (shape (k_max + 1, n)) in θ-space: on the loss level sets (n = 2), else the first two coordinates."""
     from nnspec_core.figures import plot_trajectory_2d
 
-    _check_result(r)
-    if r.H.shape[0] == 2:
+    if trajectory_on_level_sets(r):
         fig = plot_trajectory_2d(r.thetas, H=r.H, title="iterates θₖ in θ-space", theme=theme)
     else:
         fig = plot_trajectory_2d(r.thetas[:, :2], title="iterates θₖ (first two coordinates)", theme=theme)

@@ -154,3 +154,76 @@ def test_transient_caption_explains_the_missing_bound_at_an_ep(at):
     at.selectbox(key="preset").set_value("transient").run()
     assert not at.exception and card(at, "κ(V)") != "∞"
     assert any("κ(V) ρᵏ bounds it from above" in c.value for c in at.caption)
+
+
+def test_snap_message_disappears_once_eta_beta_or_optimizer_move(at):
+    """After a snap, moving β left "Snapped η to 0.01 (lower EP …) … agrees." on screen although the point moved."""
+    at.button(key="snap_btn").click().run()
+    assert not at.exception and at.success and at.success[0].value.startswith("Snapped η to 0.01")
+    at.slider(key="k_max").set_value(300).run()  # horizon: the snapped point is unchanged, the message stays
+    assert at.success and at.success[0].value.startswith("Snapped η to 0.01")
+    at.slider(key="beta").set_value(0.7).run()
+    assert not at.exception and not at.success and lab_ui.MSG_KEY not in at.session_state
+    at.button(key="snap_btn").click().run()
+    assert at.success
+    at.slider(key="log_lr").set_value(-1.5).run()
+    assert not at.success
+    at.button(key="snap_btn").click().run()
+    assert at.success
+    at.radio(key="coords_m").set_value("buffer").run()  # another state convention
+    assert not at.success
+    # the "no exceptional point" note of gradient descent goes away with the optimizer
+    at.selectbox(key="opt").set_value("gd").run()
+    at.button(key="snap_btn").click().run()
+    assert at.info and "No exceptional point" in at.info[0].value
+    at.selectbox(key="opt").set_value("heavy_ball").run()
+    assert not any("No exceptional point" in i.value for i in at.info)
+
+
+def test_current_message_keeps_a_message_only_for_its_settings():
+    s = settings_from_preset("critical_damping")
+    session = {lab_ui.MSG_KEY: ("success", "Snapped", lab_ui.message_stamp(s))}
+    assert lab_ui.current_message(session, s) == ("success", "Snapped")
+    elsewhere = dataclasses.replace(s, k_max=999, theta0=(0.5, 0.5))  # horizon and start: the message still holds
+    assert lab_ui.current_message(session, elsewhere) == ("success", "Snapped")
+    for change in ({"momentum": 0.8}, {"lr": 0.02}, {"optimizer": "nesterov"}, {"coords": "buffer"}):
+        session = {lab_ui.MSG_KEY: ("success", "Snapped", lab_ui.message_stamp(s))}
+        assert lab_ui.current_message(session, dataclasses.replace(s, **change)) is None, change
+        assert lab_ui.MSG_KEY not in session
+
+
+def test_transient_caption_follows_rho():
+    """ρ > 1 (Kreiss K = ∞) kept the caption "ρ < 1 does not mean 'no growth' … κ(V) ρᵏ bounds it …"."""
+    s = dataclasses.replace(settings_from_preset("transient"), n_map=4, n_grid=4, k_max=20)
+    inside = lab_ui.transient_caption(lab_state(s))
+    assert inside.startswith("ρ < 1 does not mean") and "bounds it from above" in inside
+    r = lab_state(dataclasses.replace(s, lr=5.0))
+    assert r.diverges and math.isinf(r.kreiss)
+    text = lab_ui.transient_caption(r)
+    assert text.startswith(f"ρ(J) = {fmt(r.rho, 5)} > 1: the iteration diverges") and "grows like ρᵏ" in text
+    assert "ρ < 1" not in text and "bounds it" not in text
+    gd = lab_state(dataclasses.replace(s, optimizer="gd", coords="theta", eigenvalues=(1.0, 0.5), lr=2.0))
+    assert not gd.diverges and gd.rho == pytest.approx(1.0)  # μ = 1 − ηλ = −1: on the boundary
+    assert lab_ui.transient_caption(gd).startswith("ρ(J) = 1: on the stability boundary")
+
+
+def test_transient_caption_on_the_page_when_the_iteration_diverges(at):
+    at.slider(key="log_lr").set_value(0.7).run()  # η = 5 on the critical-damping preset: ηλ > 2(1 + β), ρ > 1
+    assert not at.exception and card(at, "peak ‖Jᵏ‖₂") == "diverges"
+    captions = [c.value for c in at.caption]
+    assert any("> 1: the iteration diverges, ‖Jᵏ‖ grows like ρᵏ" in c for c in captions)
+    assert not any("ρ < 1 does not mean" in c for c in captions)
+
+
+def test_trajectory_caption_mentions_level_sets_only_when_drawn(at):
+    """With log-spaced H and n > 2 the figure shows two coordinates without level sets, yet the caption said
+    'on the level sets of the loss'."""
+    assert any(c.value.endswith("on the level sets of the loss.") for c in at.caption)  # n = 2
+    at.radio(key="spec").set_value("log").run()
+    at.slider(key="n").set_value(5).run()
+    assert not at.exception
+    captions = [c.value for c in at.caption]
+    assert not any("on the level sets" in c for c in captions)
+    assert any("first two of the n = 5 coordinates of θ. No level sets are drawn" in c for c in captions)
+    traj = next(c for c in at.get("plotly_chart") if "iterates θₖ (first two coordinates)" in c.proto.spec)
+    assert '"type":"contour"' not in traj.proto.spec.replace(" ", "")
