@@ -1471,8 +1471,12 @@ def plot_trajectory_2d(
     Returns
     -------
     plotly.graph_objects.Figure
-        Equal aspect; the trajectory is a lines-and-markers trace "iterates" with
-        ``customdata = k``.
+        Equal aspect; the trajectory is a lines-and-markers trace "iterates θₖ" with
+        ``customdata = k`` (every finite iterate). A diverging run (distance from θ* beyond
+        1e6 times the start's) is shown on axes (and level sets) around the iterates before
+        they first leave 10 times the start's distance: the trace holds only those, a
+        line-only trace continues toward the next iterate (off the plot), and an annotation
+        says "iterates diverge: |θₖ| reaches 4e+66 at k = 2000".
     """
     theme = _check_theme(theme)
     T = check_matrix(thetas, "thetas", square=False, finite=False, max_dim=None)
@@ -1483,12 +1487,15 @@ def plot_trajectory_2d(
     ok = np.all(np.isfinite(T), axis=1)
     steps = np.flatnonzero(ok)
     P = T[ok]
+    n_in, note = _diverging_window(T, P, steps, star)  # iterates that set the axes: all unless diverging
+    shown = P[:n_in]
+    drawn, cut = _drawable_path(P, n_in, star) if note else (P.shape[0], None)
     fig = _Draft()
     if H is not None:
         Hm = check_matrix(H, "H")
         if Hm.shape != (2, 2):
             raise ValueError(f"H must have shape (2, 2); got {Hm.shape}.")
-        pts = np.vstack([P, star[None, :]]) if P.size else star[None, :]
+        pts = np.vstack([shown, star[None, :]]) if shown.size else star[None, :]
         lo, hi = pts.min(axis=0), pts.max(axis=0)
         pad = 0.15 * np.maximum(hi - lo, 1e-12) + (hi - lo == 0)
         g1 = np.linspace(lo[0] - pad[0], hi[0] + pad[0], 121)
@@ -1535,16 +1542,31 @@ def plot_trajectory_2d(
         )
     fig.add_trace(
         go.Scatter(
-            x=P[:, 0],
-            y=P[:, 1],
+            x=P[:drawn, 0],
+            y=P[:drawn, 1],
             mode="lines+markers",
             name="iterates θₖ",
-            customdata=steps,
+            legendgroup="iterates",
+            customdata=steps[:drawn],
             line=dict(color=theme.color(1), width=0.8 * theme.line_width),
             marker=dict(size=0.8 * theme.marker_size),
             hovertemplate="k = %{customdata}<br>θ = (%{x:.4g}, %{y:.4g})<extra></extra>",
         )
     )
+    if cut is not None:  # the segment toward the first iterate far off the plot, cut short
+        a, end = P[drawn - 1], cut
+        fig.add_trace(
+            go.Scatter(
+                x=[a[0], end[0]],
+                y=[a[1], end[1]],
+                mode="lines",
+                name=f"iterates θₖ (toward k = {int(steps[drawn])})",
+                legendgroup="iterates",
+                showlegend=False,
+                line=dict(color=theme.color(1), width=0.8 * theme.line_width),
+                hoverinfo="skip",
+            )
+        )
     if P.size:
         fig.add_trace(
             go.Scatter(
@@ -1557,7 +1579,93 @@ def plot_trajectory_2d(
         )
     fig.update_xaxes(title_text="θ₁")
     fig.update_yaxes(title_text="θ₂", scaleanchor="x", scaleratio=1)
+    if note:
+        # the axes cover the iterates before they left the window around θ*; the path runs off the plot from there
+        box = np.vstack([shown, star[None, :]])
+        lo, hi = box.min(axis=0), box.max(axis=0)
+        pad = 0.15 * np.maximum(hi - lo, 1e-12 * np.maximum(np.abs(box).max(axis=0), 1e-300))
+        fig.update_xaxes(range=[float(lo[0] - pad[0]), float(hi[0] + pad[0])])
+        fig.update_yaxes(range=[float(lo[1] - pad[1]), float(hi[1] + pad[1])])
+        fig.annotations.append(
+            dict(
+                text=note,
+                xref="paper",
+                yref="paper",
+                x=0.01,
+                y=0.99,
+                xanchor="left",
+                yanchor="top",
+                showarrow=False,
+                align="left",
+                bgcolor="rgba(255,255,255,0.85)",
+                font=dict(size=0.9 * theme.font_size, color=theme.color(1)),
+            )
+        )
     return _finish(fig, theme, title=title, uirevision=uirevision, height=480)
+
+
+#: A trajectory whose distance from θ* grows beyond this multiple of the start's is shown as diverging.
+_DIVERGE_SPREAD = 1e6
+#: ... on axes around the iterates before they first leave this multiple of the start's distance.
+_DIVERGE_WINDOW = 10.0
+
+
+def _diverging_window(T: np.ndarray, P: np.ndarray, steps: np.ndarray, star: np.ndarray) -> tuple[int, str]:
+    """``(n, note)``: :func:`plot_trajectory_2d` draws (and sets its axes by) the first ``n`` finite iterates
+    and annotates ``note``.
+
+    All finite iterates ``P`` (rows of ``T`` at ``steps``) and no note, unless the run diverges: the largest
+    distance from θ* (∞-norm) exceeds :data:`_DIVERGE_SPREAD` times the start's (|θ| reached 1e66 and the
+    axes showed a flat line with overlapping labels). Then only the iterates before the first one farther
+    than :data:`_DIVERGE_WINDOW` times the start's distance, and a note with the largest |θₖ| (2-norm).
+    """
+    if P.shape[0] < 2:
+        return P.shape[0], ""
+    with np.errstate(over="ignore", invalid="ignore"):
+        dist = np.max(np.abs(P - star), axis=1)
+    d0 = dist[0] if dist[0] > 0 else max(float(np.abs(star).max()), 1.0)
+    if not np.isfinite(dist).all() or dist.max() > _DIVERGE_SPREAD * d0:
+        exits = np.flatnonzero(~(dist <= _DIVERGE_WINDOW * d0))
+        n_in = int(exits[0]) if exits.size else P.shape[0]
+        size = np.hypot(P[:, 0], P[:, 1])  # no overflow in |θ|²; beyond 1.8e308 the larger component
+        size = np.where(np.isfinite(size), size, np.abs(P).max(axis=1))
+        j = int(np.argmax(size))
+        # short lines: the note sits inside plots in narrow columns
+        note = f"iterates diverge: |θₖ| reaches {_tick_text(float(size[j]), 2)}<br>at k = {int(steps[j])}"
+        later = np.flatnonzero(~np.all(np.isfinite(T), axis=1))
+        later = later[later > steps[-1]]
+        if later.size:
+            note += f" (overflow at k = {int(later[0])})"
+        n_in = max(n_in, 1)
+        return n_in, note + f"<br>axes fit the iterates k ≤ {int(steps[n_in - 1])}"
+    return P.shape[0], ""
+
+
+def _drawable_path(P: np.ndarray, n_in: int, star: np.ndarray) -> tuple[int, np.ndarray | None]:
+    """``(m, cut)`` for a diverging path whose axes fit ``P[:n_in]``: the iterates ``P[:m]`` lie within ten
+    times that window around θ* (off the axes, but drawable), and ``cut`` is a point on the segment from
+    ``P[m - 1]`` toward ``P[m]`` far outside the plot (None if every iterate is drawable).
+
+    plotly.js draws points ~1e66 away at clamped, wrong places (stray markers in a corner, lines across the plot),
+    so the path is drawn only as far as it stays within reach, then leaves the plot along its next segment.
+    """
+    box = np.vstack([P[:n_in], star[None, :]])
+    ext = float(np.ptp(box, axis=0).max())
+    reach = 10.0 * (ext if ext > 0 else max(float(np.abs(box).max()), 1.0))
+    with np.errstate(over="ignore", invalid="ignore"):
+        far = np.flatnonzero(~(np.max(np.abs(P - star), axis=1) <= reach))
+    far = far[far >= n_in]
+    if not far.size:
+        return P.shape[0], None
+    m = int(far[0])
+    a, b = P[m - 1], P[m]
+    with np.errstate(over="ignore", invalid="ignore"):
+        d = b - a
+        size = float(np.abs(d).max())
+    if not np.isfinite(size):  # b - a overflowed: b's direction (a is negligible next to it)
+        d, size = b / np.abs(b).max(), 1.0
+    # at most 3 x reach along the segment (never past P[m]): off the plot even if the segment runs back across it
+    return m, a + d * min(3.0 * reach / size, 1.0)
 
 
 # ------------------------------------------------------------------------------------- studies

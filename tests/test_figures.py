@@ -452,8 +452,10 @@ def test_trajectory_levels_and_iterates():
 
 
 def test_trajectory_of_diverged_run_has_no_overflow_and_no_inf(recwarn):
+    # iterates at |θ| ~ 1e200 throughout (from the start, so the axes and level sets span them: a run that gets
+    # there from |θ₀| ~ 1 is drawn around its first iterates, see the next test)
     H = np.array([[2.0, -1.5], [-1.5, 2.0]])
-    T = np.array([[1.0, 1.0], [1e150, -1e150], [1e200, 1e200]])
+    T = np.array([[1e200, 1e200], [1.5e200, -1e200], [-1e200, 1.2e200]])
     fig = F.plot_trajectory_2d(T, H=H)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
     c = fig.data[0]
@@ -468,6 +470,48 @@ def test_trajectory_of_diverged_run_has_no_overflow_and_no_inf(recwarn):
     assert not np.isinf(np.array(fig2.data[0].z, dtype=float)).any()
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
     np.testing.assert_allclose(np.column_stack([fig.data[2].x, fig.data[2].y]), T)
+
+
+def test_trajectory_of_diverging_run_is_readable_and_says_so():
+    """Iterates growing from |θ₀| ~ 1 to 4e66: the axes showed a flat line with overlapping labels, no path."""
+    H = np.diag([-2.0, 0.2])
+    k = np.arange(2001)
+    T = np.column_stack([1.08**k, 0.9**k])  # θ₁ grows like 1.08ᵏ up to 4e66, θ₂ decays
+    size = np.hypot(T[:, 0], T[:, 1])
+    fig = F.plot_trajectory_2d(T, H=H)
+    (ann,) = fig.layout.annotations
+    assert ann.text.startswith("iterates diverge: |θₖ| reaches ") and "<br>at k = 2000<br>" in ann.text
+    reached = float(ann.text.split("reaches ")[1].split("<br>")[0])  # "7e+66": the theme's exponent style
+    assert reached == pytest.approx(size[-1], rel=0.05) and "e+66" in ann.text
+    xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
+    assert np.isfinite([*xr, *yr]).all()
+    assert xr[0] < 0 < 1 < xr[1] and yr[0] < 0 < 1 < yr[1]  # θ* and θ₀ on the axes
+    assert xr[1] - xr[0] < 100 and yr[1] - yr[0] < 100  # the first iterates' scale, not 1e66
+    names = _names(fig)
+    it = fig.data[names.index("iterates θₖ")]
+    n = len(it.x)
+    assert 10 < n < 200 and np.abs(np.column_stack([it.x, it.y])).max() < 1e4  # nothing astronomically far
+    np.testing.assert_array_equal(it.customdata, np.arange(n))
+    np.testing.assert_allclose(np.column_stack([it.x, it.y]), T[:n])
+    K = int(ann.text.split("k ≤ ")[1])  # the axes fit iterates 0..K: those before the first 10 x |θ₀ − θ*| away
+    assert np.all((T[: K + 1, 0] > xr[0]) & (T[: K + 1, 0] < xr[1]) & (T[: K + 1, 1] > yr[0]) & (T[: K + 1, 1] < yr[1]))
+    assert np.abs(T[: K + 1]).max() <= 10 < np.abs(T[K + 1]).max()
+    # the path leaves the plot along its next segment (toward T[n]), cut short instead of ending mid-plot
+    seg = next(t for t in fig.data if t.name.startswith("iterates θₖ (toward"))
+    a, b = np.array([seg.x[0], seg.y[0]]), np.array([seg.x[1], seg.y[1]])
+    np.testing.assert_allclose(a, T[n - 1])
+    d_true, d_seg = T[n] - T[n - 1], b - a
+    assert abs(d_true[0] * d_seg[1] - d_true[1] * d_seg[0]) <= 1e-9 * np.abs(d_true).max() * np.abs(d_seg).max()
+    assert b[0] > xr[1] and seg.showlegend is False
+    # the level sets cover the shown window, not 1e66
+    assert np.abs(np.asarray(fig.data[0].x)).max() < 100
+    # an overflow after the divergence is reported; a converging run has no note and no fixed range
+    with np.errstate(over="ignore", invalid="ignore"):
+        T2 = np.column_stack([(-2.0) ** np.arange(1100.0), np.ones(1100)])
+    T2[~np.isfinite(T2)] = np.inf
+    assert "(overflow at k = 1024)" in F.plot_trajectory_2d(T2).layout.annotations[0].text
+    calm = F.plot_trajectory_2d(np.column_stack([0.5 ** k[:30], 0.8 ** k[:30]]), H=np.eye(2))
+    assert calm.layout.annotations == () and calm.layout.xaxis.range is None
 
 
 # ------------------------------------------------------------------------------------- studies
