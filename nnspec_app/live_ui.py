@@ -358,8 +358,9 @@ def _panel() -> None:
     t = result.records[-1].step if result.records else 0
     st.progress(min(t / max(c.steps, 1), 1.0), text=live.status_text(result, live=ss.lt_live))
     if result.diverged:
-        st.error(f"Diverged at step {result.diverged_step}: {result.diverged_reason}. All {len(result.records)} "
-                 "measured steps are kept below and in the downloads.")  # fmt: skip
+        st.error(f"Diverged at step {result.diverged_step}: {live.divergence_reason(result)}. Training stopped "
+                 f"there. All {len(result.records)} measured steps up to then are kept below and in the "
+                 "downloads.")  # fmt: skip
     sel = selected_step(result)
     view = fit = None
     if sel is not None:

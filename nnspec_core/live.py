@@ -39,7 +39,7 @@ import plotly.graph_objects as go
 from nnspec_core._validation import check_scalar
 from nnspec_core.figures import plot_fit, plot_indicators, plot_loss, plot_spectrum, plot_transient
 from nnspec_core.operators import v_scale
-from nnspec_core.phases import label_steps
+from nnspec_core.phases import LabelRule, label_steps
 from nnspec_core.pseudospectra import eps_levels, pseudospectrum, schur_form, sigma_min_points
 from nnspec_core.spectra import rho_plus, spectrum
 from nnspec_core.theme import DEFAULT_THEME, Theme
@@ -183,12 +183,22 @@ def nearest_analysed_step(result: TrainingResult, step: float | None) -> int | N
     return int(s[np.argmin(np.abs(s - float(step)))])
 
 
+def divergence_reason(result: TrainingResult) -> str:
+    """Why the run stopped, in plain words and without repeating the step (shown after "diverged at step k: ")."""
+    return result.diverged_reason.removesuffix(f" at step {result.diverged_step}")
+
+
+def rule_text(rule: LabelRule) -> str:
+    """A labelling rule in words, for legends: ``loss rose ×1.5 within 10 steps`` (not its name ``s1.5_w10``)."""
+    return f"loss rose ×{rule.rise_factor:g} within {rule.horizon} steps"
+
+
 def status_text(result: TrainingResult, *, live: bool = False) -> str:
     """One line for the status bar: running / paused / finished / diverged at step k (reason)."""
     c = result.config
     t = result.records[-1].step if result.records else 0
     if result.diverged:
-        return f"⚠ diverged at step {result.diverged_step}: {result.diverged_reason}"
+        return f"⚠ diverged at step {result.diverged_step}: {divergence_reason(result)}"
     if result.status == "finished":
         return f"finished: {c.steps} steps"
     if result.status == "stopped":
@@ -614,9 +624,9 @@ def explain(result: TrainingResult, view: StepView) -> str:
                          "perturbations *eventually* shrink.")  # fmt: skip
         else:
             mode = _MODE_PHRASES.get(rec.rho_mode, rec.rho_mode or "unknown")
-            lines.append(f"ρ(J) = {fmt_num(rho, 3)} ≥ 1: {max(rec.n_unstable, 1)} eigenvalue(s) on or outside the "
-                         f"unit circle; the largest is {mode}. Without negative-curvature escapes ρ₊ = "
-                         f"{fmt_num(view.rho_plus, 3)}.")  # fmt: skip
+            lines.append(f"ρ(J) = {fmt_num(rho, 3)} {'>' if rho > 1 else '='} 1: {max(rec.n_unstable, 1)} "
+                         f"eigenvalue(s) on or outside the unit circle; the largest is {mode}. Without "
+                         f"negative-curvature escapes ρ₊ = {fmt_num(view.rho_plus, 3)}.")  # fmt: skip
     kv = view.kappa_V
     if math.isinf(kv):
         lines.append("κ(V) = ∞: J is (numerically) defective — eigenvalues alone cannot bound ‖Jᵏ‖.")
@@ -624,31 +634,27 @@ def explain(result: TrainingResult, view: StepView) -> str:
         if kv < 10:
             what = "eigenvectors are close to orthogonal (nearly normal J)."
         elif kv < 1e3:
-            what = ("the eigenvectors are noticeably non-orthogonal (mildly non-normal J): ‖Jᵏ‖ can exceed ρᵏ by up "
-                    "to this factor.")
+            what = (
+                "the eigenvectors are noticeably non-orthogonal (mildly non-normal J): ‖Jᵏ‖ can exceed ρᵏ by up "
+                "to this factor."
+            )
         else:
-            what = ("the eigenvectors are far from orthogonal (strongly non-normal J), so ‖Jᵏ‖ can grow before it "
-                    "decays.")
+            what = (
+                "the eigenvectors are far from orthogonal (strongly non-normal J), so ‖Jᵏ‖ can grow before it decays."
+            )
         lines.append(f"κ(V) = {fmt_num(kv)}: " + what)
     if view.k.size:
-        K = int(view.k[-1])
-        if rho >= 1 and view.peak_k == K:
-            lines.append(f"‖Jᵏ‖ keeps growing (ρ ≥ 1): ≈ {fmt_num(view.peak)} at k = {K}, against the upper bound "
-                         f"κ(V)ρᵏ = {fmt_num(view.upper[K])}.")  # fmt: skip
-        elif view.peak > 1.0 + 1e-9:
-            tail = " even though ρ < 1" if rho < 1 else ""
-            kreiss = f"Kreiss lower bound {fmt_num(view.kreiss)}, " if math.isfinite(view.kreiss) else ""
-            lines.append(f"Transient growth: ‖Jᵏ‖ peaks at ≈ {fmt_num(view.peak)} at k = {view.peak_k}{tail} "
-                         f"({kreiss}upper bound κ(V)ρᵏ = {fmt_num(view.upper[view.peak_k])}).")  # fmt: skip
-        else:
-            lines.append("No transient growth: ‖Jᵏ‖ ≤ 1 for every k shown.")
+        lines.append(_transient_sentence(view))
     if math.isfinite(view.dist_instability):
-        if view.dist_instability > 0:
+        if rho > 1:
+            lines.append(f"The spectrum lies outside the unit circle (ρ = {fmt_num(rho)} > 1): perturbations grow like "
+                         "ρᵏ, there is no distance to instability left.")  # fmt: skip
+        elif view.dist_instability > 0:
             lines.append(f"Distance to instability: a perturbation of J of size ε ≈ {fmt_num(view.dist_instability)} "
                          "(2-norm) can already push an eigenvalue onto the unit circle (the ε-pseudospectrum "
                          "touches it).")  # fmt: skip
         else:
-            lines.append("The spectrum already reaches the unit circle (distance to instability 0).")
+            lines.append("The spectrum reaches the unit circle (ρ = 1, distance to instability 0).")
     if view.realized.size > 1:
         kk = int(np.max(np.flatnonzero(np.isfinite(view.realized))))
         if kk > 0:
@@ -664,6 +670,40 @@ def explain(result: TrainingResult, view: StepView) -> str:
     if view.note:
         lines.append(f"*{view.note}*")
     return "  \n".join(lines)
+
+
+def _transient_sentence(view: StepView) -> str:
+    """The ‖Jᵏ‖ sentence of :func:`explain`, from finite values only.
+
+    With ρ > 1 the norms grow like ρᵏ and overflow float64 from some k on (ρ ≈ 1e6: after about 25 powers, where
+    the 2-norm's intermediate squares pass 1.8e308): the sentence reports the largest finite power and says from
+    which k the norms overflowed, instead of "peaks at ≈ ∞ at k = 26" above a finite upper bound.
+    """
+    k, norms, upper = view.k, np.asarray(view.norms, float), np.asarray(view.upper, float)
+    finite = np.isfinite(norms)
+    over = ""
+    if not finite.all():
+        k_over = int(k[np.argmin(finite)])
+        over = f" From k = {k_over} on ‖Jᵏ‖ overflows floating-point numbers, so larger powers are not shown."
+    if not finite.any():
+        return "‖Jᵏ‖ overflows floating-point numbers at every power shown."
+    idx = np.flatnonzero(finite)
+    j = int(idx[np.argmax(norms[idx])])
+    peak, peak_k = fmt_num(float(norms[j])), int(k[j])
+    bound = f"upper bound κ(V)ρᵏ = {fmt_num(upper[j])}" if math.isfinite(upper[j]) else ""
+    rho = view.rho
+    if rho >= 1 and j == idx[-1]:
+        how = "ρ > 1: like ρᵏ" if rho > 1 else "ρ = 1"
+        against = f", against the {bound}" if bound else ""
+        return f"‖Jᵏ‖ keeps growing ({how}): ≈ {peak} at k = {peak_k}{against}." + over
+    later = " With ρ > 1 it grows like ρᵏ in the long run." if rho > 1 else ""
+    if float(norms[j]) > 1.0 + 1e-9:
+        tail = " even though ρ < 1" if rho < 1 else ""
+        parts = [f"Kreiss lower bound {fmt_num(view.kreiss)}"] if math.isfinite(view.kreiss) else []
+        parts += [bound] if bound else []
+        detail = f" ({', '.join(parts)})" if parts else ""
+        return f"Transient growth: ‖Jᵏ‖ peaks at ≈ {peak} at k = {peak_k}{tail}{detail}." + later + over
+    return "No transient growth: ‖Jᵏ‖ ≤ 1 for every k shown." + later + over
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -688,7 +728,7 @@ def loss_figure(result: TrainingResult, *, selected_step: int | None = None, the
         loss,
         loss_test=test,
         unstable_mask=labels.label == "unstable",
-        unstable_name=f"unstable phase (rule {labels.rule.name})",
+        unstable_name=f"unstable phase ({rule_text(labels.rule)})",
         diverged_step=result.diverged_step if result.diverged else None,
         selected_step=selected_step,
         title="Loss (log scale)",

@@ -569,6 +569,15 @@ class TrainingResult:
         return predict(_build_model(self.config, self.config.dataset_obj()), X, theta=theta)
 
 
+def _num(x: float) -> str:
+    """A number in messages: 3 significant digits, exponents without "+" or leading zeros (``2.95e13``, ``1e10``)."""
+    text = f"{x:.3g}"
+    if "e" in text:
+        mant, exp = text.split("e")
+        text = f"{mant}e{int(exp)}"
+    return text
+
+
 def _csv_value(x: Any) -> str:
     if isinstance(x, (float, np.floating)):
         return repr(float(x))
@@ -1015,9 +1024,9 @@ class Trainer:
     def _divergence(self, loss: float, g: torch.Tensor, theta: torch.Tensor) -> str:
         t = self.t
         if not math.isfinite(loss):
-            return f"training loss is {loss} at step {t}"
+            return f"the training loss is {loss} at step {t}"
         if loss > self.config.divergence_loss:
-            return f"training loss {loss:.3g} exceeds divergence_loss = {self.config.divergence_loss:.3g} at step {t}"
+            return f"the training loss {_num(loss)} exceeded {_num(self.config.divergence_loss)} at step {t}"
         if not bool(torch.isfinite(theta).all()):
             return f"parameters are not finite at step {t}"
         if not bool(torch.isfinite(g).all()):

@@ -95,6 +95,63 @@ def test_divergence_keeps_steps_and_exports_them():
     assert settings["diverged_step"] == res.diverged_step and "--lr 10.0" in cmd
 
 
+def test_diverged_gd_summary_reports_finite_values_and_plain_words():
+    """GD at lr 10 (the review's run): ρ ≈ 9.3e5, ‖Jᵏ‖ overflows from k ≈ 26. The summary said "‖Jᵏ‖ peaks at ≈ ∞
+    at k = 26 (upper bound κ(V)ρᵏ = 1.6e155)" and "The spectrum already reaches the unit circle (distance to
+    instability 0)"; the status line "training loss 2.95e+13 exceeds divergence_loss = 1e+10 at step 4"."""
+    tr = Trainer(TrainConfig(optimizer="gd", lr=10.0, steps=200))
+    live.advance(tr)
+    res = tr.result()
+    assert res.diverged and "divergence_loss" not in res.diverged_reason
+    assert live.divergence_reason(res).startswith("the training loss ") and " exceeded 1e10" in res.diverged_reason
+    assert live.status_text(res) == f"⚠ diverged at step {res.diverged_step}: {live.divergence_reason(res)}"
+    assert not live.status_text(res).endswith(f"at step {res.diverged_step}")  # the step is said once
+    step = live.nearest_analysed_step(res, None)
+    v = live.step_view(res, step)
+    assert v.rho > 1e5 and not np.isfinite(v.norms).all()  # the overflow this test is about
+    text = live.explain(res, v)
+    assert "∞" not in text and "inf" not in text.lower().replace("infinite", "")
+    last = int(np.flatnonzero(np.isfinite(v.norms))[-1])
+    first_over = int(np.flatnonzero(~np.isfinite(v.norms))[0])
+    assert f"‖Jᵏ‖ keeps growing (ρ > 1: like ρᵏ): ≈ {live.fmt_num(v.norms[last])} at k = {last}" in text
+    assert f"From k = {first_over} on ‖Jᵏ‖ overflows" in text
+    outside = f"The spectrum lies outside the unit circle (ρ = {live.fmt_num(v.rho)} > 1): perturbations grow like ρᵏ"
+    assert outside in text
+    assert "reaches the unit circle" not in text and f"ρ(J) = {live.fmt_num(v.rho, 3)} > 1" in text
+
+
+def test_transient_sentence_cases(adam_full):
+    v = live.step_view(adam_full, 6, n_grid=10, k_max=6, horizon=3)
+    k = v.k
+    grow = replace(v, rho=1.5, norms=1.5 ** k.astype(float), upper=2 * 1.5 ** k.astype(float))
+    assert "keeps growing (ρ > 1: like ρᵏ): ≈ 11.4 at k = 6, against the upper bound κ(V)ρᵏ = 22.8." in live.explain(
+        adam_full, grow
+    )
+    overflow = replace(grow, norms=np.where(k >= 4, np.inf, grow.norms), upper=np.where(k >= 5, np.inf, grow.upper))
+    text = live.explain(adam_full, overflow)
+    assert "≈ 3.38 at k = 3, against the upper bound κ(V)ρᵏ = 6.75." in text and "From k = 4 on ‖Jᵏ‖ overflows" in text
+    hump = replace(v, rho=1.2, norms=np.array([1.0, 50, 80, 60, 40, 30, 20.0]), upper=np.full(7, np.inf))
+    text = live.explain(adam_full, hump)  # ρ > 1 but the powers shown peak early: the peak, and the long run
+    assert "Transient growth: ‖Jᵏ‖ peaks at ≈ 80 at k = 2" in text and "grows like ρᵏ in the long run" in text
+    assert "upper bound" not in text.split("Transient growth")[1].split(".")[0]  # no infinite bound printed
+    stable = replace(v, rho=0.5, norms=0.5 ** k.astype(float), dist_instability=0.3)
+    text = live.explain(adam_full, stable)
+    assert "No transient growth" in text and "long run" not in text and "Distance to instability" in text
+    edge = replace(v, rho=1.0, dist_instability=0.0)
+    assert "The spectrum reaches the unit circle (ρ = 1, distance to instability 0)." in live.explain(adam_full, edge)
+
+
+def test_unstable_phase_legend_describes_the_rule():
+    from nnspec_core.phases import LabelRule
+
+    assert live.rule_text(LabelRule()) == "loss rose ×1.5 within 10 steps"
+    assert live.rule_text(LabelRule(name="x", rise_factor=2.0, horizon=20)) == "loss rose ×2 within 20 steps"
+    cfg = TrainConfig(optimizer="gd", lr=10.0, steps=200, width=4, n_samples=32)
+    fig = live.loss_figure(train(cfg))
+    names = [t.name for t in fig.data]
+    assert "unstable phase (loss rose ×1.5 within 10 steps)" in names and not any("s1.5_w10" in n for n in names)
+
+
 # ------------------------------------------------------------------------------------------ realized
 @pytest.mark.parametrize(
     "kw",

@@ -102,6 +102,19 @@ def test_divergence_message_keeps_steps():
     assert len(at.get("download_button")) == 9  # everything measured stays exportable
     loss = next(s for s in _chart_specs(at) if "Loss" in s["layout"]["title"]["text"])
     assert any("diverged at step" in a["text"] for a in loss["layout"]["annotations"])
+    # plain words: no internal names ("exceeds divergence_loss = 1e+10 at step 4", "rule s1.5_w10"), step said once
+    k = res.diverged_step
+    error = next(e.value for e in at.error if e.value.startswith(f"Diverged at step {k}"))
+    assert f"Diverged at step {k}: the training loss " in error and " exceeded 1e10. Training stopped there." in error
+    assert "divergence_loss" not in error and "1e+10" not in error
+    assert at.get("progress")[0].proto.text.count(f"step {k}") == 1
+    names = [t.get("name", "") for t in loss["data"]]
+    assert "unstable phase (loss rose ×1.5 within 10 steps)" in names and not any("s1.5_w10" in n for n in names)
+    # the summary of the last step: only finite values, ρ > 1 said as such (the overflow case: tests/test_live.py)
+    summary = next(m.value for m in at.markdown if m.value.startswith("**Step "))
+    assert "> 1: " in summary and "keeps growing (ρ > 1: like ρᵏ)" in summary
+    assert "≈ ∞" not in summary and "peaks at" not in summary
+    assert "The spectrum lies outside the unit circle" in summary and "reaches the unit circle" not in summary
 
 
 def test_url_parameters_restore_settings():
