@@ -147,9 +147,13 @@ def parse_matrix_text(text: str, *, max_dim: int = MAX_MATRIX_DIM) -> np.ndarray
 
     Accepted layouts:
 
-    * plain rows, one per line; entries separated by commas, semicolons and/or
-      whitespace (``1 2`` / ``1, 2`` / ``1;2``); blank lines and lines starting with
-      ``#`` are skipped; an entry may be wrapped in one pair of quotes (``"1.5"``);
+    * plain rows, one per line; entries separated by commas and/or whitespace
+      (``1 2`` / ``1, 2``), or by semicolons when each is a single number (``1;2``, a
+      semicolon-separated CSV); blank lines and lines starting with ``#`` are skipped; an
+      entry may be wrapped in one pair of quotes (``"1.5"``);
+    * MATLAB style without brackets: ``1 2; 3 4`` (on a line whose semicolon-separated parts
+      hold several entries, ``;`` ends a row), also over lines (``1 2;`` then ``3 4``): a
+      semicolon at the end of a line is a row end and is ignored;
     * nested brackets, Python/NumPy style: ``[[1, 2], [3, 4]]`` or ``[[1. 2.]\\n [3. 4.]]``,
       optionally wrapped in ``array(...)``;
     * single brackets, MATLAB style: ``[1 2; 3 4]`` (rows separated by ``;`` or new lines).
@@ -187,7 +191,7 @@ def parse_matrix_text(text: str, *, max_dim: int = MAX_MATRIX_DIM) -> np.ndarray
     if any(tok.kind == "[" for tok in tokens):
         rows = _rows_from_brackets(tokens, max_dim)
     else:
-        rows = _rows_from_lines(tokens, max_dim)
+        rows = _rows_from_lines(_semicolon_rows(tokens), max_dim)
     return _final_check(_rows_to_array(rows), max_dim)
 
 
@@ -523,6 +527,7 @@ _SCAN_RE = re.compile(
 
 _HSPACE = r"[^\S\n]"
 _SEP_PATTERN = rf"{_HSPACE}*[,;]{_HSPACE}*|{_HSPACE}+"
+_TRAILING_SEMICOLONS_RE = re.compile(r"(?:\s*;)+\s*\Z")
 _REAL_LINE_RE = re.compile(rf"[+-]?{_UREAL}(?:(?:{_SEP_PATTERN})[+-]?{_UREAL})*", re.IGNORECASE)
 
 
@@ -537,11 +542,25 @@ def _fast_real_rows(text: str, max_dim: int) -> np.ndarray | None:
         s = line.strip()
         if not s or s[0] in "#%":
             continue
-        if not _REAL_LINE_RE.fullmatch(s):
+        if ";" in s:  # the rules of _semicolon_rows: a row end at the end of a line, else rows or entries
+            s = _TRAILING_SEMICOLONS_RE.sub("", s)
+            parts = [p.strip() for p in s.split(";")]
+            if not all(parts):
+                return None
+            if all(_REAL_RE.fullmatch(p) for p in parts):
+                line_rows = [parts]  # "1;2": one number per part, ';' separates entries
+            elif all(_REAL_LINE_RE.fullmatch(p) for p in parts):
+                line_rows = [p.replace(",", " ").split() for p in parts]  # "1 2; 3 4": ';' ends a row
+            else:
+                return None
+        elif _REAL_LINE_RE.fullmatch(s):
+            line_rows = [s.replace(",", " ").split()]  # structure already checked by the regex
+        else:
             return None
-        rows.append(s.replace(",", " ").replace(";", " ").split())  # structure already checked by the regex
-        if len(rows) > max_dim or len(rows[-1]) != len(rows[0]) or len(rows[0]) > max_dim:
-            return None
+        for row in line_rows:
+            rows.append(row)
+            if len(rows) > max_dim or len(row) != len(rows[0]) or len(rows[0]) > max_dim:
+                return None
     if not rows:
         return None
     return np.array(rows, dtype=np.float64)
@@ -617,6 +636,38 @@ def _parse_number(tok: _Tok) -> float | complex:
 
 def _row_too_long(line: int, max_dim: int) -> MatrixLoadError:
     return MatrixLoadError(f"matrix is too large: row at line {line} has more than {max_dim} entries.")
+
+
+def _semicolon_rows(tokens: list[_Tok]) -> list[_Tok]:
+    """Plain layout: decide, line by line, what a ';' means (the tokens with row-ending ';' turned into new lines).
+
+    * ';' at the end of a line (before any comment) ends the row, as in MATLAB: dropped (``1 2;`` then ``3 4``);
+    * a line whose ';'-separated parts each hold one entry uses ';' between entries (``1;2``, CSV with semicolons);
+    * a line with a part of several entries uses ';' between rows (``1 2; 3 4``, MATLAB without brackets).
+    """
+    out: list[_Tok] = []
+    line: list[_Tok] = []
+    for tok in tokens + [_Tok("nl", "\n", 0, 0)]:
+        if tok.kind != "nl":
+            line.append(tok)
+            continue
+        while line and line[-1].kind == ";":
+            line.pop()
+        counts, n = [], 0
+        for t in line:
+            if t.kind == ";":
+                counts.append(n)
+                n = 0
+            elif t.kind == "num":
+                n += 1
+        counts.append(n)
+        if len(counts) > 1 and max(counts) > 1:
+            line = [_Tok("nl", "\n", t.line, t.col) if t.kind == ";" else t for t in line]
+        out += line
+        if tok.line:  # not the sentinel
+            out.append(tok)
+        line = []
+    return out
 
 
 def _rows_from_lines(tokens: list[_Tok], max_dim: int) -> list[list[_Tok]]:

@@ -108,6 +108,63 @@ def test_parse_fast_and_general_paths_agree(rng):
     np.testing.assert_array_equal(B, A)
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1 2; 3 4",  # MATLAB rows without brackets: was refused as shape (1, 4)
+        "1 2;\n3 4",  # a row end at the end of a line: was "empty entry at line 1 (trailing separator)"
+        "1 2;\n3 4;\n",
+        "1 2 ;\r\n3 4 ; # comment\n",
+        "1, 2; 3, 4",
+        " 1\t2 ; 3\t4 ",
+        "1 2; 3 4;",
+        "1 2\n3 4;",
+        "1;2;\n3;4;",  # semicolon-separated CSV with a row end at each line end
+        "[1 2;\n 3 4]",
+        "[1 2; 3 4;]",
+    ],
+)
+def test_parse_accepts_semicolon_rows_with_or_without_brackets(text):
+    A = parse_matrix_text(text)
+    assert A.dtype == np.float64
+    np.testing.assert_array_equal(A, M22)
+    # the fast path for plain real rows and the general tokenizer (forced by a complex entry) agree
+    if "[" not in text and "#" not in text:
+        B = parse_matrix_text(text.replace("4", "4+0j", 1))
+        assert B.dtype == np.complex128
+        np.testing.assert_array_equal(B, M22)
+
+
+def test_parse_semicolon_rows_at_size():
+    A = np.arange(1.0, 37.0).reshape(6, 6)
+    one_line = "; ".join(" ".join(f"{x:g}" for x in row) for row in A)
+    np.testing.assert_array_equal(parse_matrix_text(one_line), A)
+    np.testing.assert_array_equal(parse_matrix_text(one_line.replace("; ", ";\n")), A)
+    with pytest.raises(MatrixLoadError, match=r"too large: row at line 1 has more than 5 entries"):
+        parse_matrix_text(one_line, max_dim=5)
+    with pytest.raises(MatrixLoadError, match=r"too large: more than 2 rows"):  # rows counted across ';' and lines
+        parse_matrix_text("1 2; 3 4\n5 6", max_dim=2)
+
+
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("1 2; 3", r"ragged rows: row 1 has 2 entries but row 2 \(line 1\) has 1"),
+        ("1 2; 3 x", r"non-numeric entry 'x' at line 1, column 8"),
+        ("1 2; 3 4; 5 6", r"must be a square 2-D array; got shape \(3, 2\)"),
+        ("1,2,;\n3,4", r"empty entry at line 1 \(trailing separator\)"),
+        ("1, ,2; 3 4 5", r"empty entry at line 1, column 4"),
+        ("1;2", r"must be a square 2-D array; got shape \(1, 2\)"),
+        (";\n;", r"no numbers found"),
+        ("1 2; [3 4]", r"unexpected '1' at line 1, column 1 before '\['"),
+        ("1 2; 3 4]", r"unexpected '\]' at line 1, column 9"),
+    ],
+)
+def test_parse_semicolon_refusals(text, match):
+    with pytest.raises(MatrixLoadError, match=match):
+        parse_matrix_text(text)
+
+
 # ----------------------------------------------------------------------------------------------------------------------
 # pasted text: refusals with pinned wording
 
