@@ -78,15 +78,16 @@ st.caption("EigTool in the browser. Eigenvalues alone can mislead for a non-norm
 # ------------------------------------------------------------------------------------------- input
 left, right = wrapping_columns("mx_layout", min_width_rem=16).columns([2, 3], gap="medium")  # stack when narrow
 with left:
-    source = st.radio("Matrix source", ui.SOURCES, horizontal=True, key="mx_source", **Q)
+    source = st.radio("Matrix source", ui.SOURCES, horizontal=True, key="mx_source", on_change=ui.clear_error,
+                      args=(ss,), **Q)  # fmt: skip
     if source == "Gallery":
         gkey, gparams = ui.gallery_controls(st)
         ui.use_gallery(ss, gkey, gparams)
     elif source == "Upload a file":
         ui.load_upload(ss, st.file_uploader("Matrix file", type=["npy", "csv", "txt", "mtx"], key="mx_upload"))
     else:
-        st.text_area("Paste a matrix: one row per line, entries separated by spaces or commas; also "
-                     "[[1, 2], [3, 4]] or [1 2; 3 4]; complex as 1+2j.", key="mx_text", height=110,
+        st.text_area("Paste a matrix: one row per line, entries separated by spaces or commas; rows may also "
+                     "end with ';' (1 2; 3 4); also [[1, 2], [3, 4]]; complex as 1+2j.", key="mx_text", height=110,
                      placeholder="0.9 1.0\n0   0.9")  # fmt: skip
         st.button("Use the pasted matrix", key="mx_use_text", on_click=ui.load_text, args=(ss, "mx_text"))
     if ss.get(ui.CURRENT) is None:  # first visit on an upload/paste link: start from the default gallery matrix

@@ -18,7 +18,7 @@ import numpy as np
 from nnspec_app.ui import wrapping_columns
 from nnspec_core._validation import check_matrix
 from nnspec_core.explorer import MAX_EXPLORER_N, ExplorerResult, matrix_key, region_from_box
-from nnspec_core.gallery import GALLERY, GALLERY_TITLES, gallery_matrix
+from nnspec_core.gallery import GALLERY, GALLERY_TITLES, MAX_GALLERY_N, gallery_matrix
 from nnspec_core.matrix_io import MAX_UPLOAD_BYTES, SUPPORTED_EXTENSIONS, load_matrix_bytes, parse_matrix_text
 from nnspec_core.operators import OPTIMIZERS
 
@@ -76,6 +76,11 @@ def set_current(session: MutableMapping, A: np.ndarray, label: str) -> None:
     session[ERROR] = None
 
 
+def clear_error(session: MutableMapping) -> None:
+    """Drop the last refusal (callback of the source selector: a refusal belongs to the input that caused it)."""
+    session[ERROR] = None
+
+
 def refuse(session: MutableMapping, what: str, err: Exception) -> None:
     """Record a one-line reason for a refused input; the current matrix stays."""
     reason = str(err).splitlines()[0] if str(err) else type(err).__name__
@@ -108,15 +113,60 @@ def load_text(session: MutableMapping, text_key: str) -> None:
     set_current(session, A, f"pasted matrix ({A.shape[0]} × {A.shape[1]}, {A.dtype})")
 
 
+def gallery_max_n(key: str, params: dict | None = None) -> int:
+    """Largest size n of gallery entry ``key`` whose matrix fits the Explorer (at most ``MAX_EXPLORER_N`` square).
+
+    The optimizer operators are ``b n × b n`` with ``b`` state blocks (heavy ball and Nesterov ``[θ; b]``: 2, so
+    n ≤ 100); every other entry is ``n × n``. ``params`` are the entry's other parameters (e.g. the optimizer).
+    """
+    blocks = 1
+    if key == "optimizer":
+        blocks = gallery_matrix(key, **((params or {}) | {"n": 2})).A.shape[0] // 2
+    return max(2, min(MAX_GALLERY_N, MAX_EXPLORER_N // max(blocks, 1)))
+
+
+def bounded_slider(st: Any, label: str, lo: Any, hi: Any, default: Any, *, key: str, **kw: Any) -> Any:
+    """``st.slider`` whose range may change between runs (it depends on other widgets).
+
+    A slider with a new range is a new widget for Streamlit, which would start again from ``default``: when the range
+    changed, the value the slider showed last is written back through the key, moved into the new range if it falls
+    outside (so the slider never offers or keeps a value that would be refused). The last value and range are kept
+    in plain session-state entries (``_shown_<key>``): after a range change the widget's own entry can still hold
+    the value written at the previous change rather than the one the user chose since.
+    """
+    state = st.session_state
+    memo = f"_shown_{key}"
+    last = state.get(memo)  # (lo, hi, value) of the previous run
+    changed = last is not None and (last[0], last[1]) != (lo, hi)
+    cur = last[2] if changed else state.get(key)
+    if cur is not None and (changed or not lo <= cur <= hi):
+        state[key] = min(max(cur, lo), hi)
+    else:
+        kw["value"] = min(max(default, lo), hi)  # not when the state was just set (Streamlit warns about both)
+    value = st.slider(label, lo, hi, key=key, **kw)
+    state[memo] = (lo, hi, value)
+    return value
+
+
 def gallery_controls(st: Any) -> tuple[str, dict]:
-    """Gallery widgets (bound to the URL); returns the gallery key and its parameters."""
+    """Gallery widgets (bound to the URL); returns the gallery key and its parameters.
+
+    The size slider's range depends on the entry: an optimizer operator is ``b n × b n`` (2n × 2n for heavy ball),
+    so its n goes up to ``MAX_EXPLORER_N // b`` (:func:`gallery_max_n`) and every n offered gives a matrix the
+    Explorer accepts (n up to 200 used to be offered and anything above 100 refused). Grcar's k stays below n.
+    """
     q = dict(bind="query-params")
     key = st.selectbox("Gallery matrix", GALLERY, format_func=GALLERY_TITLES.get, key="mx_gallery", **q)
-    # fixed labels and ranges: a widget whose label or range changes would lose its value
-    p: dict[str, Any] = {"n": st.slider("size n (optimizer: number of parameters)", 2, MAX_EXPLORER_N, 24,
-                                        key="mx_n", **q)}  # fmt: skip
+    p: dict[str, Any] = {}
+    if key == "optimizer":  # first: the size limit depends on it
+        p["optimizer"] = st.selectbox("optimizer", OPTIMIZERS, format_func=OPT_NAMES.get, index=1, key="mx_opt", **q)
+    n_max = gallery_max_n(key, p)
+    size_help = (f"An optimizer's operator acts on its whole state (heavy ball: θ and the momentum buffer, 2n "
+                 f"numbers), so n goes up to {MAX_EXPLORER_N} / (number of state blocks).")  # fmt: skip
+    p["n"] = bounded_slider(st, "size n (optimizer: number of parameters)", 2, n_max, 24, key="mx_n", help=size_help,
+                            **q)  # fmt: skip
     if key == "grcar":
-        p["k"] = st.slider("superdiagonals k (< n)", 0, 10, 3, key="mx_grcar_k", **q)
+        p["k"] = bounded_slider(st, "superdiagonals k (< n)", 0, min(10, p["n"] - 1), 3, key="mx_grcar_k", **q)
     elif key == "jordan":
         p["lam"] = st.number_input("eigenvalue λ", -10.0, 10.0, 0.0, 0.1, key="mx_jordan_lam", **q)
     elif key == "toeplitz":
@@ -130,7 +180,6 @@ def gallery_controls(st: Any) -> tuple[str, dict]:
         p["seed"] = int(c[0].number_input("seed", 0.0, 1e6, 0.0, 1.0, format="%.0f", key="mx_seed", **q))
         p["s"] = c[1].slider("non-normal part s", 0.0, 5.0, 1.0, 0.1, key="mx_s", **q)
     elif key == "optimizer":
-        p["optimizer"] = st.selectbox("optimizer", OPTIMIZERS, format_func=OPT_NAMES.get, index=1, key="mx_opt", **q)
         c = st.columns(2)
         p["lr"] = 10.0 ** c[0].slider("log₁₀ η", -3.0, 1.0, 0.0, 0.05, key="mx_log_lr", **q)
         p["kappa_H"] = 10.0 ** c[1].slider("log₁₀ κ(H)", 0.0, 6.0, 2.0, 0.5, key="mx_log_kh", **q)
@@ -293,9 +342,12 @@ __all__ = [
     "eps_text",
     "set_current",
     "refuse",
+    "clear_error",
     "load_upload",
     "load_text",
     "gallery_controls",
+    "gallery_max_n",
+    "bounded_slider",
     "use_gallery",
     "chart_key",
     "apply_box",

@@ -85,11 +85,74 @@ def test_gallery_matrices_render():
         code_names = ("lam =", "rho =", "lr =", "kappa_H =", "momentum =", "heavy_ball")
         assert not any(name in shown for name in code_names), shown
         assert len(at.metric) == 8 and len(at.get("plotly_chart")) == 2, key
-    # an impossible combination (a 2n x 2n operator above the size limit) is refused, the matrix stays
-    before = _current(at)
-    at.slider(key="mx_n").set_value(150).run()
-    assert not at.exception and len(at.error) == 1 and "at most" in at.error[0].value
-    assert _current(at) == before
+    # the size slider offers only sizes that fit: heavy ball's 2n x 2n operator goes up to n = 100 (n = 150 used to
+    # be offered and refused with "at most 200x200 is supported; got shape (300, 300)")
+    assert at.slider(key="mx_n").max == MAX_EXPLORER_N // 2
+
+
+def test_gallery_size_slider_range_follows_the_entry(monkeypatch):
+    """The size slider offered n up to 200 for heavy ball, whose 2n x 2n operator is refused above n = 100; the
+    range now follows the entry. The Explorer's limit is lowered to 40 here to keep the matrices small (the real
+    limit is checked in test_gallery_matrices_render and test_gallery_max_n_fits_every_optimizer)."""
+    monkeypatch.setattr(ui, "MAX_EXPLORER_N", 40)
+    at = _app()
+    at.slider(key="mx_n").set_value(3).run()  # Grcar's k stays below n (k = 3 would be refused)
+    k = at.slider(key="mx_grcar_k")
+    assert (k.max, k.value) == (2, 2) and not at.error
+    at.slider(key="mx_n").set_value(30).run()  # Grcar 30 x 30
+    assert at.session_state[ui.CURRENT]["A"].shape == (30, 30) and at.slider(key="mx_n").max == 40
+    at.selectbox(key="mx_gallery").set_value("optimizer").run()  # heavy ball: [θ; b], 2n x 2n
+    assert not at.exception and not at.error
+    n = at.slider(key="mx_n")
+    assert (n.min, n.max, n.value) == (2, 20, 20)  # moved to the largest size that fits, not refused
+    assert at.session_state[ui.CURRENT]["A"].shape == (40, 40)
+    at.selectbox(key="mx_opt").set_value("gd").run()  # one state block: up to 40, the size is kept
+    assert at.slider(key="mx_n").max == 40 and at.slider(key="mx_n").value == 20
+    assert at.session_state[ui.CURRENT]["A"].shape == (20, 20) and not at.error
+    at.slider(key="mx_n").set_value(35).run()
+    at.selectbox(key="mx_opt").set_value("adam").run()  # frozen Adam [θ; m]: back to 20
+    assert at.slider(key="mx_n").value == 20 and at.session_state[ui.CURRENT]["A"].shape == (40, 40)
+    assert not at.error
+
+
+def test_gallery_max_n_fits_every_optimizer():
+    from nnspec_core.gallery import gallery_matrix
+    from nnspec_core.operators import OPTIMIZERS
+
+    for opt in OPTIMIZERS:  # the largest size offered is accepted, one more would not be
+        n = ui.gallery_max_n("optimizer", {"optimizer": opt})
+        assert gallery_matrix("optimizer", n=n, optimizer=opt).A.shape[0] <= MAX_EXPLORER_N
+        assert gallery_matrix("optimizer", n=n + 1, optimizer=opt).A.shape[0] > MAX_EXPLORER_N or n == MAX_EXPLORER_N
+        session: dict = {}
+        ui.use_gallery(session, "optimizer", {"optimizer": opt, "n": n})
+        assert session[ui.ERROR] is None and session[ui.CURRENT]["A"].shape[0] <= MAX_EXPLORER_N
+    for key in GALLERY:
+        if key != "optimizer":
+            assert ui.gallery_max_n(key) == MAX_EXPLORER_N
+            assert gallery_matrix(key, n=MAX_EXPLORER_N, **({"k": 3} if key == "grcar" else {})).A.shape[0] == 200
+
+
+def test_a_refusal_is_cleared_when_the_source_changes():
+    """The red box of a refused input stayed through unrelated changes although a valid matrix was shown."""
+    at = _app()
+    at.radio(key="mx_source").set_value("Paste numbers").run()
+    _paste(at, "1 2 3")
+    assert len(at.error) == 1 and "previous matrix" in at.error[0].value
+    at.slider(key="mx_log_eps").set_value(-3.0).run()  # unrelated: the refusal of the pasted text still stands
+    assert len(at.error) == 1
+    at.radio(key="mx_source").set_value("Upload a file").run()
+    assert not at.exception and not at.error
+    at.radio(key="mx_source").set_value("Gallery").run()
+    assert not at.error
+
+
+def test_pasted_matlab_rows_without_brackets():
+    at = _app()
+    at.radio(key="mx_source").set_value("Paste numbers").run()
+    for text in ("1 2; 0 1", "1 2;\n0 1", "1 2;\n0 1;"):
+        _paste(at, text)
+        assert not at.error, text
+        np.testing.assert_array_equal(at.session_state[ui.CURRENT]["A"], [[1.0, 2.0], [0.0, 1.0]])
 
 
 PASTE_BAD = [
