@@ -41,9 +41,10 @@ def init_study_state() -> None:
 # ------------------------------------------------------------------------------------------ grid widgets
 def grid_controls() -> S.StudyConfig:
     """Preset picker and grid editor (bound to the URL); returns the validated config (st.error on bad input)."""
-    name = st.selectbox("Preset", list(PRESETS), key="ps_preset", bind="query-params",
+    name = st.selectbox("Preset", list(PRESETS), key="ps_preset", bind="query-params", format_func=preset_label,
                         help="tiny: seconds (a smoke test); paper: the default reproduction (minutes); "
-                        "deep: adds 3 and 4 layers (long).")  # fmt: skip
+                        "deep: adds 3 and 4 layers (long). A preset marked “CLI only” trains more steps than this "
+                        "shared server runs per study: the page shows the command that runs it.")  # fmt: skip
     base = PRESETS[name]
     with st.expander("Edit the grid", expanded=False):
         c1, c2, c3 = st.columns(3)
@@ -109,6 +110,47 @@ def _n_runs(config: S.StudyConfig) -> int:
     return len(config.optimizers) * len(config.depths) * n_lr * len(config.seeds)
 
 
+def step_count(config: S.StudyConfig) -> int:
+    """Training steps of the whole grid (what :data:`STUDY_STEP_BUDGET` limits)."""
+    return _n_runs(config) * config.steps
+
+
+def preset_label(name: str) -> str:
+    """The preset's name in the selector; ``"deep (CLI only: 32,400 steps)"`` when the app would refuse to run it."""
+    steps = step_count(PRESETS[name])
+    return f"{name} (CLI only: {steps:,} steps)" if steps > STUDY_STEP_BUDGET else name
+
+
+def cli_run_command(config: S.StudyConfig) -> str:
+    """The command that runs ``config`` into the studies folder, where "Open a finished study" lists it.
+
+    Paths are relative to the studies folder (the server's absolute path is not shown): a named preset runs as
+    ``--preset NAME``; an edited grid reads its settings from ``NAME.json`` (offered as a download).
+    """
+    src = f"--preset {config.name}" if PRESETS.get(config.name) == config else f"--config {config.name}.json"
+    return f"python -m nnspec_core study {src} --out {directory_for(config).name}"
+
+
+def relative_study_command(result: S.StudyResult, *, config_path: str | None = None) -> str:
+    """:func:`nnspec_core.studies.study_command` with the study folder's name instead of the server's absolute path.
+
+    ``config_path`` replaces ``<name>/config.json`` (e.g. ``settings.json`` inside the export zip).
+    """
+    name = Path(result.directory).name or "STUDY_DIR"
+    config = config_path or f"{name}/config.json"
+    return f"python -m nnspec_core study --config {config} --out {name} --force"
+
+
+def _cli_block(config: S.StudyConfig) -> None:
+    st.code(cli_run_command(config), language="bash", wrap_lines=True)
+    if PRESETS.get(config.name) != config:
+        st.download_button(f"{config.name}.json (the grid's settings)", data=json.dumps(config.to_dict(), indent=2),
+                           file_name=f"{config.name}.json", mime="application/json", key="ps_config_json",
+                           on_click="ignore")  # fmt: skip
+    st.caption("Run it in the app's studies folder (studies/ in the repository, or $NNSPEC_STUDIES_DIR): the "
+               "finished study then appears under “Open a finished study”.")  # fmt: skip
+
+
 def directory_for(config: S.StudyConfig) -> Path:
     """Study directory of ``config`` under the root (named by its settings hash, so a rerun resumes)."""
     return studies_root() / f"{config.name}-{config.digest()}"
@@ -124,11 +166,16 @@ def run_section(config: S.StudyConfig) -> None:
         st.session_state[RUNNING] = None
     st.caption(f"{_n_runs(config)} runs of {config.steps} steps each, every step analysed in "
                f"{sum(len(config.conventions_for(o)) for o in config.optimizers)} state convention(s).")  # fmt: skip
-    budget = _n_runs(config) * config.steps
+    budget = step_count(config)
     if budget > STUDY_STEP_BUDGET:
-        st.error(f"This grid trains {budget:,} steps; the app runs at most {STUDY_STEP_BUDGET:,} per study "
-                 "(shared server). Use fewer runs or steps, or the CLI: "
-                 "python -m nnspec_core study --config FILE.json --out DIR")  # fmt: skip
+        if PRESETS.get(config.name) == config:  # a CLI-only preset: how to run it, not a refusal
+            st.info(f"The “{config.name}” preset trains {budget:,} steps, more than the {STUDY_STEP_BUDGET:,} this "
+                    "shared server runs per study from the browser. Run it from the command line:")  # fmt: skip
+        else:
+            st.error(f"This grid trains {budget:,} steps; the app runs at most {STUDY_STEP_BUDGET:,} per study "
+                     "(shared server). Use fewer runs or steps, or run it from the command line: "
+                     f"{cli_run_command(config)}")  # fmt: skip
+        _cli_block(config)
         return
     c1, c2 = st.columns([1, 3])
     if not c1.button("▶ Run study", key="ps_run", type="primary"):
@@ -280,7 +327,8 @@ def study_zip(result: S.StudyResult, figs: dict, *, formats: tuple[str, ...] = (
     names = ["claims.csv", "claims.md", "results.csv", "results.md", "runs.csv", "lead_times.csv", "run_table.csv"]
     data = {n: (out / n).read_text(encoding="utf-8") for n in names}
     settings = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    return bundle_zip(figs, data=data, settings=settings, cli_command=S.study_command(result), formats=formats)
+    cmd = relative_study_command(result, config_path="settings.json")  # settings.json is the study's config.json
+    return bundle_zip(figs, data=data, settings=settings, cli_command=cmd, formats=formats)
 
 
 def export_section(result: S.StudyResult, figs: dict) -> None:
@@ -304,4 +352,6 @@ def export_section(result: S.StudyResult, figs: dict) -> None:
                        mime="application/zip", key="ps_zip", on_click="ignore", type="primary",
                        help="All figures (PNG, SVG, PDF, HTML), the tables, the settings and the CLI "
                        "command. Building it takes a few seconds.")  # fmt: skip
-    st.code(S.study_command(result), language="bash")
+    st.code(relative_study_command(result), language="bash", wrap_lines=True)
+    st.caption("Regenerates the tables from the study's settings: run it in the app's studies folder (studies/ in "
+               "the repository, or $NNSPEC_STUDIES_DIR).")  # fmt: skip

@@ -143,3 +143,57 @@ def test_grid_over_the_step_budget_is_refused_with_the_cli_hint(root):
     errors = [e.value for e in at.error]
     assert any(f"at most {STUDY_STEP_BUDGET:,}" in e and "python -m nnspec_core study" in e for e in errors), errors
     assert not [b for b in at.button if b.key == "ps_run"]
+
+
+def test_cli_only_preset_is_labelled_and_shows_its_command(root):
+    """'deep' could be picked and was then refused ("This grid trains 32,400 steps; the app runs at most 20,000 …")."""
+    from nnspec_app.limits import STUDY_STEP_BUDGET
+    from nnspec_core.study_presets import DEEP, PRESETS
+
+    steps = study_ui.step_count(DEEP)
+    assert steps == 32_400 > STUDY_STEP_BUDGET
+    at = _app()
+    labels = at.selectbox(key="ps_preset").options
+    assert "deep (CLI only: 32,400 steps)" in labels and "tiny" in labels and "paper" in labels
+    for name, cfg in PRESETS.items():  # exactly the presets over the budget are marked
+        assert ("CLI only" in study_ui.preset_label(name)) == (study_ui.step_count(cfg) > STUDY_STEP_BUDGET)
+    at.selectbox(key="ps_preset").select("deep").run()
+    assert not at.exception and not at.error  # not a refusal
+    assert any("Run it from the command line" in i.value and "32,400" in i.value for i in at.info)
+    code = [c.value for c in at.code]
+    assert f"python -m nnspec_core study --preset deep --out deep-{DEEP.digest()}" in code
+    assert not any(str(root) in c for c in code)  # no server path
+    assert all(c.proto.wrap_lines for c in at.code)
+    assert not [b for b in at.button if b.key == "ps_run"]
+
+
+def test_edited_grid_over_the_budget_offers_its_settings_and_a_relative_command(root):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params = {"ps_preset": "tiny"}
+    at.run()
+    at.number_input(key="ps_steps_tiny").set_value(2000.0).run()
+    at.number_input(key="ps_seeds_tiny").set_value(10.0).run()
+    assert not at.exception and len(at.error) == 1
+    cfg = S.StudyConfig.from_dict({"name": "tiny-custom", "steps": 2000, "seeds": list(range(10))}, base=TINY)
+    cmd = f"python -m nnspec_core study --config tiny-custom.json --out tiny-custom-{cfg.digest()}"
+    assert cmd in at.error[0].value and [c.value for c in at.code] == [cmd]
+    button = next(b for b in at.get("download_button") if "tiny-custom.json" in b.proto.label)
+    assert button is not None
+
+
+def test_export_command_is_relative_to_the_studies_folder(root):
+    import io
+    import zipfile
+
+    if not S.study_directories(root):
+        S.run_study(TINY, root / f"tiny-{TINY.digest()}")
+    name = S.study_directories(root)[0]
+    at = _app(ps_source="Open a finished study")
+    assert not at.exception
+    code = [c for c in at.code if "nnspec_core study" in c.value]
+    assert [c.value for c in code] == [f"python -m nnspec_core study --config {name}/config.json --out {name} --force"]
+    assert str(root) not in code[0].value and code[0].proto.wrap_lines  # no server path, and wrapped, not cut off
+    result = S.load_study(root / name)
+    payload = study_ui.study_zip(result, {}, formats=("html",))
+    command = zipfile.ZipFile(io.BytesIO(payload)).read("command.txt").decode()
+    assert command.strip() == f"python -m nnspec_core study --config settings.json --out {name} --force"
