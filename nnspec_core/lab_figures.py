@@ -282,10 +282,11 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
         still = dict(frame=dict(duration=0, redraw=False), mode="immediate")
         play = dict(frame=dict(duration=120, redraw=False), transition=dict(duration=0), mode="immediate",
                     fromcurrent=True)  # fmt: skip
-        buttons = [dict(label="▶ play", method="animate", args=[None, play]),
-                   dict(label="❚❚ pause", method="animate", args=[[None], still])]  # fmt: skip
+        # symbols only: the buttons share a row with the slider, which kept too little rail on narrow charts
+        buttons = [dict(label="▶", method="animate", args=[None, play]),
+                   dict(label="❚❚", method="animate", args=[[None], still])]  # fmt: skip
         steps = [dict(method="animate", label=f"{walk.lr[i]:.3g}", args=[[str(i)], still]) for i in range(m)]
-        buttons_w = round(text_width("▶ play❚❚ pause", f) + 60)  # the two buttons side by side, with padding
+        buttons_w = round(text_width("▶❚❚", f) + 60)  # the two buttons side by side, with their padding
         value_h = round(1.4 * f)  # the slider's "η = ..." line above its rail: the buttons line up with the rail
         layout |= dict(
             updatemenus=[dict(type="buttons", showactive=False, x=0.0, y=0.0, xanchor="left", yanchor="top",

@@ -503,7 +503,8 @@ def test_ep_walk_titles_sit_on_their_own_subplot_and_fit_it(theme_name):
     menu, slider = fig.layout.updatemenus[0], fig.layout.sliders[0]
     for c in (menu, slider):
         assert c.y == 0.0 and c.yanchor == "top" and c.pad.t >= 3 * theme.font_size
-    assert slider.pad.l >= text_width("▶ play❚❚ pause", theme.font_size)  # the slider starts right of the buttons
+    labels = "".join(b.label for b in menu.buttons)
+    assert labels == "▶❚❚" and slider.pad.l >= text_width(labels, theme.font_size) + 48  # right of the buttons
     assert fig.layout.margin.b >= slider.pad.t + 3 * 1.4 * theme.font_size  # controls plus a three-row legend
 
 
