@@ -280,6 +280,11 @@ _DEFAULTS: dict[str, dict[str, Any]] = {
 }
 
 
+#: Hyperparameters of the gallery's optimizer operators beyond lr (the others are ignored).
+_OPTIMIZER_USES = {"gd": set(), "heavy_ball": {"momentum"}, "nesterov": {"momentum"}, "rmsprop": {"alpha", "eps"},
+                   "adam": {"betas", "eps"}, "adamw": {"betas", "eps"}}  # fmt: skip
+
+
 def gallery_matrix(key: str, **params: Any) -> GalleryMatrix:
     """Build gallery matrix ``key`` with ``params`` overriding its defaults.
 
@@ -327,5 +332,8 @@ def gallery_matrix(key: str, **params: Any) -> GalleryMatrix:
     else:
         kw = {k: v for k, v in p.items() if k not in ("optimizer", "n")}
         A = optimizer_operator(p["optimizer"], p["n"], **kw)
+    if key == "optimizer":  # report only what the operator uses (GD has no momentum, heavy ball no betas)
+        unused = {"momentum", "betas", "alpha", "eps"} - _OPTIMIZER_USES[p["optimizer"]]
+        p = {k: v for k, v in p.items() if k not in unused}
     params_out = {k: (list(map(float, v)) if isinstance(v, (list, tuple, np.ndarray)) else v) for k, v in p.items()}
     return GalleryMatrix(A=A, key=key, title=GALLERY_TITLES[key], description=_DESCRIPTIONS[key], params=params_out)

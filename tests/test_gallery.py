@@ -155,3 +155,17 @@ def test_every_gallery_entry_builds_and_pickles(key):
 def test_bad_parameters_are_refused(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "optimizer, absent",
+    [("gd", {"momentum", "betas", "alpha", "eps"}), ("heavy_ball", {"betas", "alpha", "eps"}),
+     ("rmsprop", {"momentum", "betas"}), ("adam", {"momentum", "alpha"})],
+)  # fmt: skip
+def test_optimizer_gallery_reports_only_the_parameters_it_uses(optimizer, absent):
+    """The Explorer's 'Current matrix' line lists g.params: GD must not read 'β = 0.9'."""
+    g = gallery_matrix("optimizer", n=4, optimizer=optimizer, momentum=0.5, betas=(0.8, 0.9), alpha=0.9, eps=1e-8)
+    assert not absent & set(g.params)
+    assert {"n", "optimizer", "lr", "kappa_H", "seed"} <= set(g.params)
+    # the reported parameters rebuild the same matrix
+    np.testing.assert_array_equal(gallery_matrix("optimizer", **g.params).A, g.A)
