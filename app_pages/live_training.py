@@ -24,9 +24,10 @@ st.caption(
     "network's fit and a summary in words (below). Every analysed step t looks at J, the Jacobian of one real "
     "torch.optim step at θₜ. Click a step on the left to inspect it."
 )
+run_box = st.sidebar.container()  # filled below, once the settings are read: Start stays at the top
 kwargs = live_ui.sidebar_controls()
 with user_errors():
     cfg = TrainConfig(**kwargs)
-live_ui.run_buttons(cfg)
+live_ui.run_buttons(cfg, run_box)
 live_ui.settings_notice(cfg)
 live_ui.live_panel()

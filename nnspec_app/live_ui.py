@@ -171,9 +171,10 @@ def _reset() -> None:
     ss.lt_trainer, ss.lt_live, ss.lt_sel, ss.lt_follow, ss.lt_sel_input = None, False, None, True, None
 
 
-def run_buttons(cfg: TrainConfig) -> None:
-    """Start / Pause / Step / Run to end / Reset in the sidebar (callbacks run before the page redraws)."""
-    sb = st.sidebar
+def run_buttons(cfg: TrainConfig, box: Any = None) -> None:
+    """Start / Pause / Step / Run to end / Reset in ``box`` (default the sidebar; the page passes a container
+    made above the settings, so ▶ Start is in view without scrolling). Callbacks run before the page redraws."""
+    sb = st.sidebar if box is None else box
     c1, c2 = sb.columns(2)
     c1.button("▶ Start", key="lt_start", on_click=_start, args=(cfg,), type="primary", width="stretch",
               help="Train and watch; continues a paused run with the same settings.")  # fmt: skip

@@ -204,3 +204,19 @@ def test_warm_up_loads_torch_optim_in_the_background():
     thread.join(120)
     assert not thread.is_alive()
     assert "torch.optim" in sys.modules
+
+
+def test_run_buttons_sit_above_the_settings_in_the_sidebar():
+    """▶ Start must be in view without scrolling past every setting (it was at the foot of a long sidebar)."""
+    at = _app()
+
+    def walk(node, out):
+        for child in getattr(node, "children", {}).values():
+            if getattr(child, "type", None) in ("button", "selectbox", "slider", "number_input"):
+                out.append(child.label)
+            walk(child, out)
+        return out
+
+    order = walk(at.sidebar, [])
+    assert order.index("▶ Start") < order.index("Data set")
+    assert order.index("Run to the end (no animation)") < order.index("Data set")
