@@ -1829,7 +1829,8 @@ def plot_lead_times(
     -------
     plotly.graph_objects.Figure
         One ``go.Histogram`` per indicator (grouped bars in the legend's colours: overlaid bars blended
-        into colours that were in no legend), whole-number count ticks, and a dotted line at 0.
+        into colours that were in no legend), whole-number count ticks, and a dotted line at 0. An indicator
+        with no finite lead time keeps its legend entry through a data-less marker trace in its colour.
     """
     theme = _check_theme(theme)
     if not isinstance(lead_times, Mapping) or not lead_times:
@@ -1848,16 +1849,31 @@ def plot_lead_times(
     fig = _Draft()
     for i, (name, (fin, total)) in enumerate(finite.items()):
         top = max(top, int(np.histogram(fin, bins=edges)[0].max()) if fin.size else 0)
+        label = f"{name} (n = {fin.size}, {total - fin.size} missed)"
         fig.add_trace(
             go.Histogram(
                 x=fin,
                 xbins=xbins,
                 autobinx=False,
-                name=f"{name} (n = {fin.size}, {total - fin.size} missed)",
+                name=label,
+                legendgroup=label,
+                showlegend=bool(fin.size),
                 marker=dict(color=theme.color(i)),
                 opacity=0.85,
             )
         )
+        if not fin.size:  # Plotly leaves a trace without data out of the legend: an indicator that never warned
+            fig.add_trace(  # would vanish, and with it the fact that it missed every event
+                go.Scatter(
+                    x=[None],
+                    y=[None],
+                    mode="markers",
+                    name=label,
+                    legendgroup=label,
+                    marker=dict(color=theme.color(i), symbol="square", size=12, opacity=0.85),
+                    hoverinfo="skip",
+                )
+            )
     fig.add_vline(0.0, line=dict(color=theme.text_color, width=0.4 * theme.line_width, dash="dot"))
     fig.update_layout(barmode="group", bargap=0.15)
     fig.update_xaxes(title_text=x_title)

@@ -760,3 +760,14 @@ def test_no_builder_figure_carries_a_streamlit_placeholder():
             assert not [c for c in placeholders if c in text], fig.layout.title.text
     heat = F.plot_param_map(k + 1, k, np.outer(k, k), x_name="η", y_name="β").data[0]
     assert heat.colorscale[0][1].lower() not in placeholders
+
+
+def test_lead_times_indicator_that_never_warned_keeps_its_legend_entry():
+    """Plotly drops traces without data from the legend: κ(V) missing every spike must still be listed."""
+    fig = F.plot_lead_times({"κ(V)": [np.nan, np.nan], "ρ(J)": [0.0, 1.0]})
+    shown = [t for t in fig.data if t.showlegend is not False]
+    names = [t.name for t in shown]
+    assert "κ(V) (n = 0, 2 missed)" in names and "ρ(J) (n = 2, 0 missed)" in names
+    entry = next(t for t in shown if t.name.startswith("κ(V)"))
+    hist = next(t for t in fig.data if t.type == "histogram" and t.name.startswith("κ(V)"))
+    assert entry.marker.color == hist.marker.color and entry.legendgroup == hist.legendgroup
