@@ -1490,16 +1490,18 @@ def plot_trajectory_2d(
     n_in, note = _diverging_window(T, P, steps, star)  # iterates that set the axes: all unless diverging
     shown = P[:n_in]
     drawn, cut = _drawable_path(P, n_in, star) if note else (P.shape[0], None)
+    # the window (axes and level sets): the shown iterates and θ* (if marked), padded; fixed when diverging or when
+    # its aspect is extreme (equal scales then squashed the plot area to a strip with overlapping tick labels)
+    box = np.vstack([shown, star[None, :]]) if (H is not None or note or not shown.size) else shown
+    lo, hi, fixed = _trajectory_window(box, pad_zero=H is not None)
+    fixed = fixed or bool(note)
     fig = _Draft()
     if H is not None:
         Hm = check_matrix(H, "H")
         if Hm.shape != (2, 2):
             raise ValueError(f"H must have shape (2, 2); got {Hm.shape}.")
-        pts = np.vstack([shown, star[None, :]]) if shown.size else star[None, :]
-        lo, hi = pts.min(axis=0), pts.max(axis=0)
-        pad = 0.15 * np.maximum(hi - lo, 1e-12) + (hi - lo == 0)
-        g1 = np.linspace(lo[0] - pad[0], hi[0] + pad[0], 121)
-        g2 = np.linspace(lo[1] - pad[1], hi[1] + pad[1], 121)
+        g1 = np.linspace(lo[0], hi[0], 121)
+        g2 = np.linspace(lo[1], hi[1], 121)
         D1, D2 = np.meshgrid(g1 - star[0], g2 - star[1])  # (121, 121)
         # f = s^2 f(D / s): diverged iterates (|θ| ~ 1e200) would overflow f itself, not its log
         s = max(float(np.abs(D1).max()), float(np.abs(D2).max()), np.finfo(float).tiny)
@@ -1579,13 +1581,12 @@ def plot_trajectory_2d(
         )
     fig.update_xaxes(title_text="θ₁")
     fig.update_yaxes(title_text="θ₂", scaleanchor="x", scaleratio=1)
+    if fixed:
+        # a diverging run: the axes cover the iterates before they left the window around θ*; the path runs off
+        # the plot from there
+        fig.update_xaxes(range=[float(lo[0]), float(hi[0])])
+        fig.update_yaxes(range=[float(lo[1]), float(hi[1])])
     if note:
-        # the axes cover the iterates before they left the window around θ*; the path runs off the plot from there
-        box = np.vstack([shown, star[None, :]])
-        lo, hi = box.min(axis=0), box.max(axis=0)
-        pad = 0.15 * np.maximum(hi - lo, 1e-12 * np.maximum(np.abs(box).max(axis=0), 1e-300))
-        fig.update_xaxes(range=[float(lo[0] - pad[0]), float(hi[0] + pad[0])])
-        fig.update_yaxes(range=[float(lo[1] - pad[1]), float(hi[1] + pad[1])])
         fig.annotations.append(
             dict(
                 text=note,
@@ -1602,6 +1603,38 @@ def plot_trajectory_2d(
             )
         )
     return _finish(fig, theme, title=title, uirevision=uirevision, height=480)
+
+
+#: The trajectory window's width : height (or height : width) is at most this: the short side is widened.
+_MAX_WINDOW_ASPECT = 2.0
+
+
+def _trajectory_window(box: np.ndarray, *, pad_zero: bool) -> tuple[np.ndarray, np.ndarray, bool]:
+    """``(lo, hi, fixed)``: the window of :func:`plot_trajectory_2d` around the points ``box`` (shape (m, 2)).
+
+    The points' bounding box padded by 15 % per side (a side of zero extent by 1 if ``pad_zero``, i.e. when the
+    level sets need an area, else by Plotly's own autorange), its short side then widened about its centre so the
+    aspect is at most :data:`_MAX_WINDOW_ASPECT`: with equal axis scales a 12 : 1 window left a plot area ~25 px
+    tall (GD on a saddle running off along θ₁). ``fixed`` says the window must be set as the axes' ranges (it was
+    widened); otherwise Plotly's autorange shows the same points.
+    """
+    lo, hi = box.min(axis=0), box.max(axis=0)
+    ext = hi - lo
+    # overflow-safe scale of the points (|θ| up to 1.8e308) for a window of zero extent
+    scale = np.maximum(np.abs(box).max(axis=0), 1e-300)
+    pad = 0.15 * np.maximum(ext, 1e-12 * scale)
+    if pad_zero:
+        pad = pad + (ext == 0)
+    lo, hi = lo - pad, hi + pad
+    with np.errstate(over="ignore", invalid="ignore"):
+        ext = hi - lo
+        short = int(np.argmin(ext))
+        need = ext[1 - short] / _MAX_WINDOW_ASPECT
+    fixed = bool(np.isfinite(need) and need > ext[short] * (1 + 1e-9))
+    if fixed:
+        c = 0.5 * lo[short] + 0.5 * hi[short]
+        lo[short], hi[short] = c - 0.5 * need, c + 0.5 * need
+    return lo, hi, fixed
 
 
 #: A trajectory whose distance from θ* grows beyond this multiple of the start's is shown as diverging.

@@ -514,6 +514,35 @@ def test_trajectory_of_diverging_run_is_readable_and_says_so():
     assert calm.layout.annotations == () and calm.layout.xaxis.range is None
 
 
+def _window_aspect(fig) -> float:
+    """Width : height of the window a trajectory figure shows (its fixed ranges: equal scales keep them)."""
+    xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
+    assert xr is not None and yr is not None
+    return (xr[1] - xr[0]) / (yr[1] - yr[0])
+
+
+def test_trajectory_window_keeps_a_sane_aspect():
+    """Iterates running off along θ₁ only: with equal axis scales the plot area was a ~25 px strip and the θ₂ tick
+    labels overlapped. The short side is widened (level sets included), never the iterates cut."""
+    k = np.arange(13)
+    T = np.column_stack([1.2**k, 0.5**k])  # θ₁ from 1 to 9, θ₂ from 1 to 0: a 9 : 1 window, not diverging
+    for H in (np.diag([-2.0, 0.2]), None):
+        fig = F.plot_trajectory_2d(T, H=H)
+        assert 1 / 4 <= _window_aspect(fig) <= 4 and fig.layout.yaxis.scaleanchor == "x"
+        xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
+        assert xr[0] < T[:, 0].min() and T[:, 0].max() < xr[1] and yr[0] < T[:, 1].min() and T[:, 1].max() < yr[1]
+        if H is not None:  # the level sets fill the widened window
+            c = fig.data[0]
+            assert min(c.y) == pytest.approx(yr[0]) and max(c.y) == pytest.approx(yr[1])
+    tall = F.plot_trajectory_2d(T[:, ::-1], H=np.eye(2))  # the same along θ₂
+    assert 1 / 4 <= _window_aspect(tall) <= 4
+    # a diverging run along θ₁ (the Operator Lab at λ₁ = −2): its fixed window too
+    k = np.arange(201)
+    assert 1 / 4 <= _window_aspect(F.plot_trajectory_2d(np.column_stack([1.08**k, 0.99**k]), H=np.eye(2))) <= 4
+    # a window of sane aspect is left to Plotly's autorange, as before
+    assert F.plot_trajectory_2d(np.column_stack([0.5 ** k[:30], 0.8 ** k[:30]]), H=np.eye(2)).layout.xaxis.range is None
+
+
 # ------------------------------------------------------------------------------------- studies
 def test_phase_distributions_roc_lead_times_run_grid(rng):
     vals = {
