@@ -1474,7 +1474,7 @@ def plot_trajectory_2d(
         Equal aspect; the trajectory is a lines-and-markers trace "iterates θₖ" with
         ``customdata = k`` (every finite iterate). A diverging run (distance from θ* beyond
         1e6 times the start's) is shown on axes (and level sets) around the iterates before
-        they first leave 10 times the start's distance: the trace holds only those, a
+        they first leave 10 times the start's distance (at least θ₀ … θ₃): the trace holds those, a
         line-only trace continues toward the next iterate (off the plot), and an annotation
         says "iterates diverge: |θₖ| reaches 4e+66 at k = 2000".
     """
@@ -1641,6 +1641,8 @@ def _trajectory_window(box: np.ndarray, *, pad_zero: bool) -> tuple[np.ndarray, 
 _DIVERGE_SPREAD = 1e6
 #: ... on axes around the iterates before they first leave this multiple of the start's distance.
 _DIVERGE_WINDOW = 10.0
+#: ... but never fewer than this many steps (the iterates θ₀ … θ₃).
+_DIVERGE_MIN_STEPS = 3
 
 
 def _diverging_window(T: np.ndarray, P: np.ndarray, steps: np.ndarray, star: np.ndarray) -> tuple[int, str]:
@@ -1650,7 +1652,8 @@ def _diverging_window(T: np.ndarray, P: np.ndarray, steps: np.ndarray, star: np.
     All finite iterates ``P`` (rows of ``T`` at ``steps``) and no note, unless the run diverges: the largest
     distance from θ* (∞-norm) exceeds :data:`_DIVERGE_SPREAD` times the start's (|θ| reached 1e66 and the
     axes showed a flat line with overlapping labels). Then only the iterates before the first one farther
-    than :data:`_DIVERGE_WINDOW` times the start's distance, and a note with the largest |θₖ| (2-norm).
+    than :data:`_DIVERGE_WINDOW` times the start's distance (but at least the first :data:`_DIVERGE_MIN_STEPS`
+    steps), and a note with the largest |θₖ| (2-norm).
     """
     if P.shape[0] < 2:
         return P.shape[0], ""
@@ -1669,7 +1672,8 @@ def _diverging_window(T: np.ndarray, P: np.ndarray, steps: np.ndarray, star: np.
         later = later[later > steps[-1]]
         if later.size:
             note += f" (overflow at k = {int(later[0])})"
-        n_in = max(n_in, 1)
+        # at least a few steps, so the direction of divergence shows (a fast one left only θ₀: "k ≤ 0")
+        n_in = max(n_in, min(_DIVERGE_MIN_STEPS + 1, P.shape[0]))
         return n_in, note + f"<br>axes fit the iterates k ≤ {int(steps[n_in - 1])}"
     return P.shape[0], ""
 

@@ -514,6 +514,27 @@ def test_trajectory_of_diverging_run_is_readable_and_says_so():
     assert calm.layout.annotations == () and calm.layout.xaxis.range is None
 
 
+def test_trajectory_of_fast_divergence_shows_its_direction():
+    """η at its maximum: the iterates left 10 |θ₀ − θ*| at k = 1 and the axes fit θ₀ alone ("k ≤ 0"), so the
+    direction of divergence was not visible. The axes fit at least θ₀ … θ₃."""
+    H = np.diag([10.0, 0.2])
+    k = np.arange(201.0)
+    T = np.column_stack([(-21.0) ** k, 0.9**k])  # 21-fold per step along θ₁, alternating sign
+    with np.errstate(over="ignore"):
+        T[~np.isfinite(T)] = np.inf
+    fig = F.plot_trajectory_2d(T, H=H)
+    (ann,) = fig.layout.annotations
+    assert ann.text.endswith("axes fit the iterates k ≤ 3")
+    xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
+    assert np.all((T[:4, 0] > xr[0]) & (T[:4, 0] < xr[1]) & (T[:4, 1] > yr[0]) & (T[:4, 1] < yr[1]))
+    it = fig.data[_names(fig).index("iterates θₖ")]
+    assert len(it.x) >= 4
+    np.testing.assert_allclose(np.column_stack([it.x[:4], it.y[:4]]), T[:4])
+    # a run shorter than that: all its iterates
+    short = F.plot_trajectory_2d(np.array([[1.0, 1.0], [1e7, 1.0], [np.inf, np.inf]]), H=H)
+    assert short.layout.annotations[0].text.endswith("axes fit the iterates k ≤ 1")
+
+
 def _window_aspect(fig) -> float:
     """Width : height of the window a trajectory figure shows (its fixed ranges: equal scales keep them)."""
     xr, yr = fig.layout.xaxis.range, fig.layout.yaxis.range
