@@ -172,8 +172,10 @@ def transient_caption(res: LabResult) -> str:
     """
     rho = fmt(res.rho, 5)
     if res.diverges:
-        return (f"ρ(J) = {rho} > 1: the iteration diverges, ‖Jᵏ‖ grows like ρᵏ without bound (the Kreiss constant "
-                "is ∞). Move η or β back inside the dashed ρ(J) = 1 curve of the map.")  # fmt: skip
+        text = (f"ρ(J) = {rho} > 1: the iteration diverges, ‖Jᵏ‖ grows like ρᵏ without bound (the Kreiss constant "
+                "is ∞). ")  # fmt: skip
+        saddle = negative_curvature_text(res)
+        return text + (saddle or "Move η or β back inside the dashed ρ(J) = 1 curve of the map.")
     if res.rho >= 1.0 - 1e-12:
         return (f"ρ(J) = {rho}: on the stability boundary ‖Jᵏ‖ does not decay (it grows if J is not diagonalisable "
                 "there); the Kreiss constant K(J) is a guaranteed lower bound on its supremum.")  # fmt: skip
@@ -182,6 +184,25 @@ def transient_caption(res: LabResult) -> str:
         return text + "κ(V) ρᵏ bounds it from above; the Kreiss constant K(J) is a guaranteed lower bound on the peak."
     return text + ("Here κ(V) = ∞ (J is not diagonalisable), so the upper bound κ(V) ρᵏ is void and not drawn; "
                    "the Kreiss constant K(J) is still a guaranteed lower bound on the peak.")  # fmt: skip
+
+
+def negative_curvature_text(res: LabResult) -> str:
+    """Why no (η, β) is stable when H has a negative eigenvalue ("" if it has none).
+
+    GD, heavy ball, Nesterov and (frozen) Adam then diverge for every η > 0 and every β along that eigenvector, so
+    "move η or β back inside the ρ(J) = 1 curve" pointed at a curve that does not exist.
+    """
+    lam = np.asarray(res.settings.eigenvalues, dtype=float)
+    neg = np.flatnonzero(lam < 0)
+    if not neg.size:
+        return ""
+    sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+    vals = ", ".join(f"λ{str(i + 1).translate(sub)} = {fmt(lam[i]).replace('-', '−')}" for i in neg)
+    kind = "a maximum" if neg.size == lam.size else "a saddle"
+    which = "that direction" if neg.size == 1 else "those directions"
+    params = "every η > 0" if res.settings.optimizer == "gd" else "every η > 0 and β"
+    eig = "a negative eigenvalue" if neg.size == 1 else "negative eigenvalues"
+    return f"H has {eig} ({vals}): θ* is {kind}, and {params} diverges along {which}."
 
 
 def trajectory_caption(res: LabResult) -> str:

@@ -1462,7 +1462,8 @@ def plot_trajectory_2d(
         Symmetric Hessian: level sets of ``f`` are drawn (``log₁₀ f`` if ``H`` is positive
         semidefinite on the shown window, else ``f``).
     theta_star : array_like of shape (2,), optional
-        Minimiser (default the origin), marked when ``H`` is given.
+        Critical point of ``f`` (default the origin), marked when ``H`` is given: "minimum θ*",
+        "saddle θ*" (``H`` indefinite) or "maximum θ*" (negative definite).
     n_levels : int
         Number of contour levels.
     title, uirevision : str
@@ -1538,7 +1539,7 @@ def plot_trajectory_2d(
                 x=[star[0]],
                 y=[star[1]],
                 mode="markers",
-                name="minimum θ*",
+                name=f"{_critical_point_kind(Hm)} θ*",
                 marker=dict(symbol="x", size=1.5 * theme.marker_size, color=theme.text_color),
             )
         )
@@ -1603,6 +1604,15 @@ def plot_trajectory_2d(
             )
         )
     return _finish(fig, theme, title=title, uirevision=uirevision, height=480)
+
+
+def _critical_point_kind(H: np.ndarray) -> str:
+    """What θ* is ("minimum", "saddle" or "maximum") for ``f(θ) = ½ (θ−θ*)ᵀ H (θ−θ*)`` (``H``'s symmetric part)."""
+    lam = np.linalg.eigvalsh(0.5 * (H + H.T))
+    tol = 1e-12 * max(float(np.abs(lam).max()), np.finfo(float).tiny)
+    if lam.min() >= -tol:
+        return "minimum"
+    return "maximum" if lam.max() < -tol else "saddle"
 
 
 #: The trajectory window's width : height (or height : width) is at most this: the short side is widened.

@@ -451,6 +451,20 @@ def test_trajectory_levels_and_iterates():
     assert fig.layout.yaxis.scaleanchor == "x"
 
 
+def test_trajectory_names_the_critical_point_by_the_hessian():
+    """λ₁ < 0 (a saddle) still had the legend entry "minimum θ*"."""
+    T = np.array([[1.0, 1.0], [1.2, 0.9], [1.44, 0.81]])
+    for H, kind in [
+        (np.diag([1.0, 0.2]), "minimum"),
+        (np.diag([1.0, 0.0]), "minimum"),  # semidefinite: a (non-unique) minimiser
+        (np.diag([-2.0, 0.2]), "saddle"),
+        (np.array([[1.0, 2.0], [2.0, 1.0]]), "saddle"),  # eigenvalues 3 and −1
+        (np.diag([-2.0, -0.5]), "maximum"),
+    ]:
+        names = _names(F.plot_trajectory_2d(T, H=H))
+        assert f"{kind} θ*" in names and sum(n.endswith(" θ*") for n in names) == 1, kind
+
+
 def test_trajectory_of_diverged_run_has_no_overflow_and_no_inf(recwarn):
     # iterates at |θ| ~ 1e200 throughout (from the start, so the axes and level sets span them: a run that gets
     # there from |θ₀| ~ 1 is drawn around its first iterates, see the next test)

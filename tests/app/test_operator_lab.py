@@ -6,6 +6,7 @@ The figures, the export bundle and the ``lab`` command are tested in tests/test_
 from __future__ import annotations
 
 import dataclasses
+import json
 import math
 from pathlib import Path
 
@@ -227,3 +228,44 @@ def test_trajectory_caption_mentions_level_sets_only_when_drawn(at):
     assert any("first two of the n = 5 coordinates of θ. No level sets are drawn" in c for c in captions)
     traj = next(c for c in at.get("plotly_chart") if "iterates θₖ (first two coordinates)" in c.proto.spec)
     assert '"type":"contour"' not in traj.proto.spec.replace(" ", "")
+
+
+def test_negative_curvature_is_called_a_saddle_not_a_stability_region():
+    """λ₁ < 0: the caption said "Move η or β back inside the dashed ρ(J) = 1 curve" (no such (η, β) exists) and the
+    trajectory legend "minimum θ*"."""
+    s = dataclasses.replace(settings_from_preset("critical_damping"), n_map=4, n_grid=4, k_max=20)
+    for lam, opt, kind, params in [
+        ((-2.0, 0.2), "heavy_ball", "a saddle", "every η > 0 and β diverges along that direction"),
+        ((-2.0, 0.2), "gd", "a saddle", "every η > 0 diverges along that direction"),
+        ((-2.0, -0.5), "heavy_ball", "a maximum", "every η > 0 and β diverges along those directions"),
+    ]:
+        coords = "theta" if opt == "gd" else s.coords
+        r = lab_state(dataclasses.replace(s, eigenvalues=lam, optimizer=opt, coords=coords))
+        assert r.diverges
+        text = lab_ui.transient_caption(r)
+        assert text.startswith(f"ρ(J) = {fmt(r.rho, 5)} > 1: the iteration diverges") and "Move η" not in text
+        assert f": θ* is {kind}, and {params}." in text
+    assert "(λ₁ = −2): θ* is a saddle" in lab_ui.transient_caption(
+        lab_state(dataclasses.replace(s, eigenvalues=(-2.0, 0.2)))
+    )
+    # positive definite H: the curve of the map is still the way back
+    r = lab_state(dataclasses.replace(s, lr=5.0))
+    assert "Move η or β back inside the dashed ρ(J) = 1 curve" in lab_ui.transient_caption(r)
+    assert lab_ui.negative_curvature_text(r) == ""
+
+
+def test_saddle_on_the_page_caption_legend_and_trajectory_window(at):
+    """λ₁ = −2 on the page: the saddle caption, "saddle θ*" in the legend, and a trajectory window of sane aspect
+    (equal scales squashed the 12 : 1 window of iterates running off along θ₁ to a ~25 px strip)."""
+    at.slider(key="lam1").set_value(-2.0).run()
+    assert not at.exception and not at.error
+    captions = [c.value for c in at.caption]
+    assert any("H has a negative eigenvalue (λ₁ = −2): θ* is a saddle" in c for c in captions)
+    assert not any("Move η or β back inside" in c for c in captions)
+    traj = next(c for c in at.get("plotly_chart") if "iterates θₖ in θ-space" in c.proto.spec)
+    fig = json.loads(traj.proto.spec)
+    names = [t.get("name") for t in fig["data"]]
+    assert "saddle θ*" in names and "minimum θ*" not in names
+    xr, yr = fig["layout"]["xaxis"]["range"], fig["layout"]["yaxis"]["range"]
+    assert fig["layout"]["xaxis"].get("constrain") == "domain"  # the page shows exactly these ranges
+    assert 1 / 4 <= (xr[1] - xr[0]) / (yr[1] - yr[0]) <= 4
