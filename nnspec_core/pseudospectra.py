@@ -389,6 +389,8 @@ def _ritz_top_dense(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np
     if k == 1:
         return a[:, 0].copy(), np.ones(m), np.zeros(m)
     b = np.stack(beta[: k - 1], axis=1)
+    unit = _bidiag_scale(a, b, axis=1)
+    a, b = a / unit[:, None], b / unit[:, None]
     d = a * a
     d[:, :-1] += b * b
     e = a[:, 1:] * b
@@ -398,7 +400,19 @@ def _ritz_top_dense(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np
     G[:, idx[1:], idx[:-1]] = e
     G[:, idx[:-1], idx[1:]] = e
     w, X = np.linalg.eigh(G)
-    return np.sqrt(np.maximum(w[:, -1], 0.0)), np.abs(X[:, -1, -1]), np.sqrt(np.maximum(w[:, -2], 0.0))
+    s1, s2 = np.sqrt(np.maximum(w[:, -1], 0.0)), np.sqrt(np.maximum(w[:, -2], 0.0))
+    return unit * s1, np.abs(X[:, -1, -1]), unit * s2
+
+
+def _bidiag_scale(a: np.ndarray, b: np.ndarray, axis: int) -> np.ndarray:
+    """Per-column scale ``max(|a|, |b|)`` of a Lanczos bidiagonal (1 where it is 0 or not finite).
+
+    The Ritz routines square the entries: dividing by it first keeps ``||J^k||`` up to ~1e308 finite (the
+    squares overflowed from ~1e154) and the smallest ones out of the subnormal range."""
+    c = np.abs(a).max(axis=axis)
+    if b.size:
+        c = np.maximum(c, np.abs(b).max(axis=axis))
+    return np.where((c > 0) & np.isfinite(c), c, 1.0)
 
 
 #: Lanczos steps after which the dense engine tests convergence (a test costs about 1/3 of a step).
@@ -423,6 +437,8 @@ def _ritz_top_fast(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np.
     if k == 1:
         return a[0].copy(), np.ones(m), np.zeros(m)
     b = np.stack(beta[: k - 1])
+    unit = _bidiag_scale(a, b, axis=0)
+    a, b = a / unit, b / unit
     d = a * a
     d[:-1] += b * b
     e = a[1:] * b  # (k - 1, m)
@@ -496,7 +512,7 @@ def _ritz_top_fast(alpha: list[np.ndarray], beta: list[np.ndarray]) -> tuple[np.
             for i in range(k - 2, -1, -1):
                 y[i] = gg[i] - cc[i] * y[i + 1]
             y /= np.maximum(np.sqrt(np.einsum("ij,ij->j", y, y)), tiny)[None, :]
-    return np.sqrt(lam1 * scale), np.abs(y[-1]), np.sqrt(lam2 * scale)
+    return unit * np.sqrt(lam1 * scale), np.abs(y[-1]), unit * np.sqrt(lam2 * scale)
 
 
 def _converged(s: np.ndarray, res: np.ndarray, s2: np.ndarray, tol: float) -> np.ndarray:
@@ -506,8 +522,10 @@ def _converged(s: np.ndarray, res: np.ndarray, s2: np.ndarray, tol: float) -> np
     next one by more than twice the residual, the quadratic (Kato-Temple) estimate
     ``res^2 / (s - s2) <= tol s`` (with ``res <= 1e-3 s`` as a safeguard against an unresolved cluster).
     """
-    gap = s - s2
-    quad = (res <= 0.5 * gap) & (res <= 1e-3 * s) & (res * res <= tol * s * gap)
+    pos = s > 0
+    safe = np.where(pos, s, 1.0)
+    r, g = res / safe, (s - s2) / safe  # relative: res * res and s * gap overflowed from ~1e154
+    quad = pos & (r <= 0.5 * g) & (r <= 1e-3) & (r * r <= tol * g)
     return (res <= tol * s) | quad
 
 

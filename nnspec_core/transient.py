@@ -141,6 +141,18 @@ def _apply(factors: list[tuple[np.ndarray, np.ndarray, np.ndarray]], X: np.ndarr
     return Y
 
 
+def _row_norms(X: np.ndarray) -> np.ndarray:
+    """2-norm of each row of X (m, n), without overflow of the squares for entries up to ~1e308 (``||J^k||``
+    of a diverging operator): rows with large or tiny entries are scaled by their largest entry first."""
+    big = np.abs(X).max(axis=1)
+    out = np.linalg.norm(X, axis=1)
+    risky = (big > 1e150) | ((big < 1e-150) & (big > 0))
+    if np.any(risky & np.isfinite(big)):
+        idx = np.flatnonzero(risky & np.isfinite(big))
+        out[idx] = big[idx] * np.linalg.norm(X[idx] / big[idx, None], axis=1)
+    return out
+
+
 def _gk_sigma_max(
     factors: list[tuple[np.ndarray, np.ndarray]], n: int, m: int, dtype, tol: float, max_steps: int = _MAX_STEPS
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -168,10 +180,10 @@ def _gk_sigma_max(
             p = _apply(active, v, adjoint=False)
             if u is not None:
                 p -= beta[-1][:, None] * u
-            a = np.linalg.norm(p, axis=1)
+            a = _row_norms(p)
             u = p / np.where(a > 0, a, 1.0)[:, None]
             q = _apply(active, u, adjoint=True) - a[:, None] * v
-            b = np.linalg.norm(q, axis=1)
+            b = _row_norms(q)
             alpha.append(a)
             beta.append(b)
             if step in checks or step == max_steps:

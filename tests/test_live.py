@@ -96,7 +96,7 @@ def test_divergence_keeps_steps_and_exports_them():
 
 
 def test_diverged_gd_summary_reports_finite_values_and_plain_words():
-    """GD at lr 10 (the review's run): ρ ≈ 9.3e5, ‖Jᵏ‖ overflows from k ≈ 26. The summary said "‖Jᵏ‖ peaks at ≈ ∞
+    """GD at lr 10 (the review's run): ρ ≈ 9.3e5, ‖Jᵏ‖ ≈ 1e298 at k = 50. The summary said "‖Jᵏ‖ peaks at ≈ ∞
     at k = 26 (upper bound κ(V)ρᵏ = 1.6e155)" and "The spectrum already reaches the unit circle (distance to
     instability 0)"; the status line "training loss 2.95e+13 exceeds divergence_loss = 1e+10 at step 4"."""
     tr = Trainer(TrainConfig(optimizer="gd", lr=10.0, steps=200))
@@ -108,13 +108,16 @@ def test_diverged_gd_summary_reports_finite_values_and_plain_words():
     assert not live.status_text(res).endswith(f"at step {res.diverged_step}")  # the step is said once
     step = live.nearest_analysed_step(res, None)
     v = live.step_view(res, step)
-    assert v.rho > 1e5 and not np.isfinite(v.norms).all()  # the overflow this test is about
+    # ‖Jᵏ‖ up to ~1e298 at k = 50 is a double: computed, not reported as an overflow (the engine's squares
+    # overflowed from ~1e154 until the Ritz values and row norms were scaled); the overflow sentence itself is
+    # tested on synthetic norms in test_transient_sentence_cases
+    assert v.rho > 1e5 and np.isfinite(v.norms).all() and v.norms[-1] > 1e290
+    np.testing.assert_allclose(v.norms[1:] ** (1.0 / v.k[1:]), v.rho, rtol=0.05)  # grows like ρᵏ
     text = live.explain(res, v)
     assert "∞" not in text and "inf" not in text.lower().replace("infinite", "")
-    last = int(np.flatnonzero(np.isfinite(v.norms))[-1])
-    first_over = int(np.flatnonzero(~np.isfinite(v.norms))[0])
-    assert f"‖Jᵏ‖ keeps growing (ρ > 1: like ρᵏ): ≈ {live.fmt_num(v.norms[last])} at k = {last}" in text
-    assert f"From k = {first_over} on ‖Jᵏ‖ overflows" in text
+    last = int(v.k[-1])
+    assert f"‖Jᵏ‖ keeps growing (ρ > 1: like ρᵏ): ≈ {live.fmt_num(v.norms[-1])} at k = {last}" in text
+    assert "overflows" not in text
     outside = f"The spectrum lies outside the unit circle (ρ = {live.fmt_num(v.rho)} > 1): perturbations grow like ρᵏ"
     assert outside in text
     assert "reaches the unit circle" not in text and f"ρ(J) = {live.fmt_num(v.rho, 3)} > 1" in text

@@ -303,3 +303,17 @@ def test_formed_powers_are_the_same_with_or_without_a_thread_pool(rng, kmax):
         assert dist[e] < 1e-10 and e >= 1
         exponent[cols] += e
     np.testing.assert_array_equal(exponent, ks)
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e-30])
+def test_huge_and_tiny_powers_keep_full_accuracy(rng, scale):
+    """||(cA)^k|| = c^k ||A^k||: a diverging operator's norms up to ~1e300 (and decaying ones down to ~1e-300)
+    stay finite and exact. The squares in the row norms, the Ritz values and the convergence test overflowed from
+    ~1e154: norms came back inf, or converged early to 1e-7."""
+    A = nonnormal(rng, 60, rho=0.9)
+    base = power_norms(A, 10)
+    got = power_norms(scale * A, 10)
+    with np.errstate(over="ignore", under="ignore"):
+        expect = base * scale ** np.arange(11.0)
+    assert np.all(np.isfinite(got)) and np.all(got > 0)
+    np.testing.assert_allclose(got, expect, rtol=1e-9)
