@@ -14,8 +14,9 @@ stored as rows, so both ``P v`` and ``P^H u`` are ``rows @ P``-type GEMMs in the
 vectors with ``P.T @ X`` were 2x slower for the adjoint). Each ``||J^k||`` is converged to
 ``|s - ||J^k||| <= tol * s`` (Lanczos residual bound or Kato-Temple with the second Ritz value); converged
 columns leave the batch, and the rare column that does not converge gets an exact SVD. ``||J^0|| = 1``
-without any work. Requested steps (``k=``, e.g. log-spaced) use repeated squaring instead (~log2 K formed
-powers).
+without any work. Row norms, Ritz values and the convergence test are computed scaled, so the norms of a
+diverging operator are exact up to ~1e308 (inf only where a formed power overflows). Requested steps
+(``k=``, e.g. log-spaced) use repeated squaring instead (~log2 K formed powers).
 
 From n = 256 the Lanczos phase (and, up to n = 1024, the forming of the powers) runs under one BLAS thread
 (``threadpool_limits``, restored on exit): its GEMMs are narrow and many, and threaded BLAS on busy cores was
@@ -25,7 +26,7 @@ one after the other on one core, so the values never depend on the machine).
 
 Cost at n = 771, 1 BLAS thread: ~11 GEMMs to form the powers plus 2 x ~2.9 matrix-vector products per k and
 Lanczos step. Lanczos needs 3-9 steps when the top singular values of J^k are well separated (the Adam
-"full" operator of a trained MLP: ~0.4 s for all k <= 200) and 40-90 steps when they are within 0.4-2 % of
+"full" operator of a trained MLP: ~0.3 s for all k <= 200) and 40-90 steps when they are within 0.4-2 % of
 each other (synthetic Adam operators with a random H, benchmarks/bench_transient.py: 1-2 s with two cores).
 A column gets up to ``_MAX_STEPS`` = 400 steps before its exact-SVD fallback: with 60, 29 of 200 k fell back
 on one such operator (7.8 s instead of 1.8 s). Long runs are safe without reorthogonalization: the top Ritz
