@@ -698,6 +698,8 @@ def plot_transient(
         values are gaps and never reach the axis: the y range is set from the finite
         positive values of all curves (and 1) and stays inside the double range (overflowed
         runs reach 1e300). Ranges under about 1.5 decades get 1-2-5 ticks (:func:`_log_ticks`).
+        Norms that are exactly 0 from some k on (a nilpotent matrix) get a legend entry
+        "‖Jᵏ‖₂ = 0 from k = 24 on", since a log axis cannot show them.
     """
     theme = _check_theme(theme)
     kk = _vector(k, "k")
@@ -763,6 +765,18 @@ def plot_transient(
         rho = None if rho is None else check_scalar(rho, "rho")
     elif upper is not None:
         rho = _growth_rate(kk, u, continuous=continuous)
+    zero = np.flatnonzero(y == 0)
+    if zero.size and np.all(y[zero[0] :] == 0):  # nilpotent: the curve just stops on a log axis; say why
+        fig.add_trace(
+            go.Scatter(
+                x=[None],
+                y=[None],
+                mode="lines",
+                name=f"{norm_name} = 0 from {var} = {_fmt(float(kk[zero[0]]))} on",
+                line=dict(color=theme.color(0), width=theme.line_width, dash="dot"),
+                hoverinfo="skip",
+            )
+        )
     if show_peak:
         peak = _peak_trace(kk, y, rho, continuous=continuous, var=var, theme=theme)
         if peak is not None:

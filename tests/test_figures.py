@@ -835,3 +835,16 @@ def test_lead_times_indicator_that_never_warned_keeps_its_legend_entry():
     entry = next(t for t in shown if t.name.startswith("κ(V)"))
     hist = next(t for t in fig.data if t.type == "histogram" and t.name.startswith("κ(V)"))
     assert entry.marker.color == hist.marker.color and entry.legendgroup == hist.legendgroup
+
+
+def test_transient_of_a_nilpotent_matrix_says_where_the_norms_vanish():
+    """Jordan block with eigenvalue 0 (n = 5): J^k = 0 exactly from k = 5; the log axis just ended the curve."""
+    from nnspec_core.transient import power_norms
+
+    J = np.diag(np.ones(4), 1)
+    k = np.arange(11)
+    norms = power_norms(J, 10)
+    assert np.all(norms[5:] == 0) and np.all(norms[:5] == 1)
+    names = [t.name for t in F.plot_transient(k, norms).data]
+    assert "‖Jᵏ‖₂ = 0 from k = 5 on" in names
+    assert not any("= 0 from" in n for n in [t.name for t in F.plot_transient(k, 0.9**k).data])
