@@ -24,6 +24,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from nnspec_core.exceptional import EP_BRANCHES, EPCurve, MapResult
+from nnspec_core.figures import _log_range
 from nnspec_core.lab import LabResult, LabSettings, LabWalk, settings_from_preset
 from nnspec_core.quadratic import LAB_COORDS, LAB_OPTIMIZERS, PRESETS, V_MODES
 from nnspec_core.theme import DEFAULT_THEME, Theme
@@ -120,13 +121,6 @@ CHAR_WIDTH_EM = 0.6
 def text_width(text: str, font_size: float) -> float:
     """Estimated drawn width in px of one line of ``text`` at ``font_size`` px (:data:`CHAR_WIDTH_EM` per character)."""
     return CHAR_WIDTH_EM * font_size * len(text)
-
-
-def _log_range(lo: float, hi: float, pad: float) -> list[float]:
-    """log10 axis range ``[lo, hi]`` widened by ``pad`` times its width on each side."""
-    a, b = math.log10(lo), math.log10(hi)
-    w = max(b - a, 1e-12)
-    return [a - pad * w, b + pad * w]
 
 
 _NICE_MANTISSAS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0)
@@ -241,7 +235,7 @@ def plot_ep_walk(walk: LabWalk, *, theme: Theme = DEFAULT_THEME, title: str = ""
     xr, yr = [cx - half, cx + half], [cy - half, cy + half]
     # κ(V) plot: every frame's star inside (5 % of the η range on each side; below κ = 1 if a frame has κ ≈ 1,
     # and above the top frame by room for the star's label)
-    x2r = _log_range(float(walk.lr.min()), float(walk.lr.max()), 0.05)
+    x2r = _log_range(walk.lr, pad=0.05)
     y2lo = min(0.0, math.log10(float(kap_draw.min()))) - 0.08 * math.log10(top)
     y2r = [y2lo, math.log10(top) + max(0.3, 0.15 * (math.log10(top) - y2lo))]
     # three η ticks: Plotly's own log ticks on a short range are 6 or more, whose labels collided (0.012, 0.014,
