@@ -298,8 +298,11 @@ class _Draft:
         for xr, yr in self._cells(row, col):
             self.shapes.append(dict(type="line", xref=f"{xr} domain", x0=0, x1=1, yref=yr, y0=y, y1=y, line=line))
 
-    def add_vline(self, x: float, *, line: dict, text: str = "", text_color: str | None = None) -> None:
-        """Vertical line through every subplot row; optional label at the top of the first."""
+    def add_vline(
+        self, x: float, *, line: dict, text: str = "", text_color: str | None = None, text_bg: str | None = None
+    ) -> None:
+        """Vertical line through every subplot row; optional label at the top of the first, left of the line and
+        clear of a marker on it, over a ``text_bg`` box (readable where a curve passes under it)."""
         for xr, yr in self._cells(None, None):
             self.shapes.append(dict(type="line", xref=xr, x0=x, x1=x, yref=f"{yr} domain", y0=0, y1=1, line=line))
         if text:
@@ -315,7 +318,9 @@ class _Draft:
                     showarrow=False,
                     xanchor="right",
                     yanchor="top",
+                    xshift=-10,
                     font=font,
+                    **({"bgcolor": text_bg, "opacity": 0.9} if text_bg else {}),
                 )
             )
 
@@ -1216,6 +1221,7 @@ def plot_loss(
             line=dict(color=theme.color(1), width=theme.line_width, dash="dash"),
             text=f"diverged at step {_fmt(d)}",
             text_color=theme.color(1),
+            text_bg=theme.bgcolor,
         )
     _mark_step(fig, selected_step, theme)
     fig.update_xaxes(title_text="step")

@@ -358,7 +358,10 @@ def test_loss_traces_lines_and_selection():
     assert fig.layout.yaxis.type == "log" and fig.layout.xaxis.title.text == "step"
     lines = {s.x0 for s in fig.layout.shapes if s.type == "line"}
     assert lines == {45, 20}
-    assert any("diverged at step 45" in a.text for a in fig.layout.annotations)
+    label = next(a for a in fig.layout.annotations if "diverged at step 45" in a.text)
+    # left of the line and clear of the last marker on it, over the background (the review's label sat on the
+    # last point of the diverging curve)
+    assert label.xanchor == "right" and label.xshift < 0 and label.bgcolor == F.DEFAULT_THEME.bgcolor
     assert fig.layout.uirevision == "loss"
 
 
