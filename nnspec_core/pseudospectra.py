@@ -1474,21 +1474,30 @@ def field_of_values(J: ArrayLike | None, *, n_angles: int = 256, blocks: np.ndar
 
     else:
         n = A.shape[0]
+        Ac = np.ascontiguousarray(A, dtype=complex)  # once: a real A times a complex x converted A on every call
+        AH = np.ascontiguousarray(Ac.conj().T)
 
         def support(t):
             t = np.atleast_1d(t)
             lam = np.empty(t.size)
-            pts = np.empty(t.size, complex)
+            X = np.empty((n, t.size), complex)  # top eigenvectors, one column per angle
             for j, tj in enumerate(t):
-                M = np.exp(-1j * tj) * A
-                H = 0.5 * (M + M.conj().T)
-                w, V = sla.eigh(H, subset_by_index=[n - 1, n - 1], check_finite=False)
-                x = V[:, 0]
+                e = np.exp(-1j * tj)
+                H = 0.5 * (e * Ac + np.conj(e) * AH)
+                w, V = sla.eigh(H, subset_by_index=[n - 1, n - 1], check_finite=False, overwrite_a=True)
                 lam[j] = w[0]
-                pts[j] = x.conj() @ A @ x
-            return lam, pts
+                X[:, j] = V[:, 0]
+            return lam, np.einsum("ij,ij->j", X.conj(), Ac @ X)  # x^H A x for every angle: one GEMM
 
-    lam, pts = support(theta)
+    if B is None and not np.iscomplexobj(A):
+        # real J: H(-theta) = conj(H(theta)), so the supporting point at -theta is the conjugate of the one at theta
+        half = len(theta) // 2
+        lam_h, pts_h = support(theta[: half + 1])
+        mirror = np.arange(1, len(theta) - half)  # theta_j and theta_{N-j} = 2 pi - theta_j
+        lam = np.concatenate([lam_h, lam_h[mirror][::-1]])
+        pts = np.concatenate([pts_h, np.conj(pts_h[mirror])[::-1]])
+    else:
+        lam, pts = support(theta)
     from scipy.optimize import minimize_scalar
 
     i = int(np.argmax(lam))

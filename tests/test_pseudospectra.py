@@ -541,3 +541,18 @@ def test_single_blas_thread_engine_restores_the_caller_setting(rng):
     assert after == before
     sub = (slice(None, None, 5), slice(None, None, 5))  # spot-check a sub-grid against the dense SVD
     np.testing.assert_allclose(got[sub], brute(A, re[::5], im[::5]), rtol=1e-6)
+
+
+@pytest.mark.parametrize("complex_, n_angles", [(False, 64), (False, 9), (True, 9)])
+def test_field_of_values_boundary_matches_per_angle_eigh(rng, complex_, n_angles):
+    """Every boundary point is x^H J x for the top eigenvector x of (e^{-i t} J + e^{i t} J^H) / 2 at its own angle
+    (full eigh per angle as the reference); for a real J half the angles are mirrored, odd and even counts."""
+    n = 13
+    J = rng.standard_normal((n, n)) + (1j * rng.standard_normal((n, n)) if complex_ else 0)
+    f = field_of_values(J, n_angles=n_angles)
+    ref = []
+    for t in np.linspace(0, 2 * np.pi, n_angles, endpoint=False):
+        M = np.exp(-1j * t) * J
+        x = np.linalg.eigh(0.5 * (M + M.conj().T))[1][:, -1]
+        ref.append(x.conj() @ J @ x)
+    np.testing.assert_allclose(f.boundary, ref, rtol=0, atol=1e-12 * np.linalg.norm(J, 2))
