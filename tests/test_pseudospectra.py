@@ -556,3 +556,26 @@ def test_field_of_values_boundary_matches_per_angle_eigh(rng, complex_, n_angles
         x = np.linalg.eigh(0.5 * (M + M.conj().T))[1][:, -1]
         ref.append(x.conj() @ J @ x)
     np.testing.assert_allclose(f.boundary, ref, rtol=0, atol=1e-12 * np.linalg.norm(J, 2))
+
+
+def test_circle_search_standard_form_matches_qz_and_closed_form(rng, monkeypatch):
+    """Dense n > 32, well conditioned: the circle search solves R^{-1} L with numpy's eig instead of QZ on the
+    pencil. Normal matrix: rho_eps = rho + eps exactly; non-normal: the same radius as the QZ path; a singular J
+    keeps QZ."""
+    import nnspec_core.pseudospectra as ps
+
+    n = 40
+    Q, _ = np.linalg.qr(rng.standard_normal((n, n)) + 1j * rng.standard_normal((n, n)))
+    lam = rng.uniform(0.3, 1.0, n) * np.exp(2j * np.pi * rng.uniform(size=n))
+    N = (Q * lam) @ Q.conj().T
+    assert ps._Stack(N, None).inv_AH is not None  # the new path is the one tested
+    for eps in (1e-3, 1e-1):
+        assert pseudospectral_radius(N, eps) == pytest.approx(np.abs(lam).max() + eps, rel=1e-9)
+    A = grcar(n)
+    fast = [pseudospectral_radius(A, eps) for eps in (1e-4, 1e-2)]
+    monkeypatch.setattr(ps, "_PENCIL_QZ_MAX_N", 10**9)
+    assert ps._Stack(A, None).inv_AH is None
+    np.testing.assert_allclose(fast, [pseudospectral_radius(A, eps) for eps in (1e-4, 1e-2)], rtol=1e-10)
+    monkeypatch.undo()
+    S = np.diag(np.r_[0.0, np.ones(n - 1)]) + np.diag(np.ones(n - 1), 1)  # singular: no inverse, QZ
+    assert ps._Stack(S, None).inv_AH is None
