@@ -88,20 +88,9 @@ def streamlit_safe_colorscale(scale: Any) -> Any:
     return tuple((pos, streamlit_safe_color(col)) for pos, col in pairs)
 
 
-#: Plotly's "Magma" (dark = low, light yellow = high) with its first colour "#000004" — a Streamlit placeholder that
-#: turned the best-conditioned end of the κ(V) map pink — replaced by the visually identical "#010004".
-MAGMA: tuple[tuple[float, str], ...] = (
-    (0.0, "#010004"),
-    (1 / 9, "#180f3d"),
-    (2 / 9, "#440f76"),
-    (3 / 9, "#721f81"),
-    (4 / 9, "#9e2f7f"),
-    (5 / 9, "#cd4071"),
-    (6 / 9, "#f1605d"),
-    (7 / 9, "#fd9668"),
-    (8 / 9, "#feca8d"),
-    (1.0, "#fcfdbf"),
-)
+#: Plotly's "Magma" (dark = low, light yellow = high) with its first colour "#000004" -- a Streamlit placeholder that
+#: turned the best-conditioned end of the κ(V) map pink -- replaced by the visually identical "#010004".
+MAGMA: tuple[tuple[float, str], ...] = streamlit_safe_colorscale("Magma")
 
 BACKGROUNDS = ("white", "transparent")
 _TRANSPARENT = "rgba(0,0,0,0)"
