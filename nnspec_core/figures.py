@@ -186,8 +186,7 @@ def _log_ticks(*arrays: Any) -> dict:
     raw = (hi - lo) / 3
     mag = 10.0 ** np.floor(np.log10(raw))
     step = max(m * mag for m in (1, 2, 5) if m * mag <= raw * (1 + tol))
-    idx = np.arange(np.ceil(lo / step - tol), np.floor(hi / step + tol) + 1)
-    ticks = np.array([float(f"{t:.12g}") for t in idx * step])
+    ticks = np.array(_multiples(lo, hi, step))
     digits = int(np.clip(np.floor(np.log10(hi)) - np.floor(np.log10(step)) + 1, 1, 15))
     return dict(tickmode="array", tickvals=ticks.tolist(), ticktext=[_tick_text(t, digits) for t in ticks])
 
@@ -530,6 +529,11 @@ def _nice_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
     raw = (hi - lo) / max(max_ticks - 1, 1)
     mag = 10.0 ** np.floor(np.log10(raw))
     step = next(m * mag for m in (1, 2, 5, 10) if m * mag >= raw * (1 - 1e-9))
+    return _multiples(lo, hi, step)
+
+
+def _multiples(lo: float, hi: float, step: float) -> list[float]:
+    """The multiples of ``step`` in ``[lo, hi]`` (to 1e-9 of a step), rounded to 12 digits (0.7, not 0.70000001)."""
     idx = np.arange(np.ceil(lo / step - 1e-9), np.floor(hi / step + 1e-9) + 1)
     return [float(f"{t:.12g}") + 0.0 for t in idx * step]  # + 0.0: no "-0" label
 
