@@ -675,9 +675,9 @@ def explain(result: TrainingResult, view: StepView) -> str:
 def _transient_sentence(view: StepView) -> str:
     """The ‖Jᵏ‖ sentence of :func:`explain`, from finite values only.
 
-    With ρ > 1 the norms grow like ρᵏ and overflow float64 from some k on (ρ ≈ 1e6: after about 25 powers, where
-    the 2-norm's intermediate squares pass 1.8e308): the sentence reports the largest finite power and says from
-    which k the norms overflowed, instead of "peaks at ≈ ∞ at k = 26" above a finite upper bound.
+    With ρ > 1 the norms grow like ρᵏ and can overflow float64 from some k on (past 1.8e308; ρ ≈ 1e6 reaches it
+    after about 51 powers): the sentence reports the largest finite power and says from which k the norms
+    overflowed, instead of "peaks at ≈ ∞" above a finite upper bound.
     """
     k, norms, upper = view.k, np.asarray(view.norms, float), np.asarray(view.upper, float)
     finite = np.isfinite(norms)
