@@ -16,6 +16,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from nnspec_app.ui import wrapping_columns
+from nnspec_core.figures import critical_point_kind
 from nnspec_core.lab import LabResult, LabSettings, settings_from_preset
 from nnspec_core.lab_figures import bundle, fmt, fmt_pct, trajectory_on_level_sets
 from nnspec_core.quadratic import LAB_COORDS, LAB_OPTIMIZERS, PRESETS
@@ -198,7 +199,7 @@ def negative_curvature_text(res: LabResult) -> str:
         return ""
     sub = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
     vals = ", ".join(f"λ{str(i + 1).translate(sub)} = {fmt(lam[i]).replace('-', '−')}" for i in neg)
-    kind = "a maximum" if neg.size == lam.size else "a saddle"
+    kind = "a " + critical_point_kind(res.H)  # "saddle" or "maximum", as the trajectory's legend says
     which = "that direction" if neg.size == 1 else "those directions"
     params = "every η > 0" if res.settings.optimizer == "gd" else "every η > 0 and β"
     eig = "a negative eigenvalue" if neg.size == 1 else "negative eigenvalues"

@@ -34,6 +34,7 @@ from nnspec_core._validation import check_matrix, check_scalar
 from nnspec_core.theme import DEFAULT_THEME, Theme, axis_style, layout_style, theme_meta
 
 __all__ = [
+    "critical_point_kind",
     "plot_spectrum",
     "plot_transient",
     "plot_param_map",
@@ -1563,7 +1564,7 @@ def plot_trajectory_2d(
                 x=[star[0]],
                 y=[star[1]],
                 mode="markers",
-                name=f"{_critical_point_kind(Hm)} θ*",
+                name=f"{critical_point_kind(Hm)} θ*",
                 marker=dict(symbol="x", size=1.5 * theme.marker_size, color=theme.text_color),
             )
         )
@@ -1630,7 +1631,7 @@ def plot_trajectory_2d(
     return _finish(fig, theme, title=title, uirevision=uirevision, height=480)
 
 
-def _critical_point_kind(H: np.ndarray) -> str:
+def critical_point_kind(H: np.ndarray) -> str:
     """What θ* is ("minimum", "saddle" or "maximum") for ``f(θ) = ½ (θ−θ*)ᵀ H (θ−θ*)`` (``H``'s symmetric part)."""
     lam = np.linalg.eigvalsh(0.5 * (H + H.T))
     tol = 1e-12 * max(float(np.abs(lam).max()), np.finfo(float).tiny)
