@@ -131,16 +131,6 @@ def cli_run_command(config: S.StudyConfig) -> str:
     return f"python -m nnspec_core study {src} --out {directory_for(config).name}"
 
 
-def relative_study_command(result: S.StudyResult, *, config_path: str | None = None) -> str:
-    """:func:`nnspec_core.studies.study_command` with the study folder's name instead of the server's absolute path.
-
-    ``config_path`` replaces ``<name>/config.json`` (e.g. ``settings.json`` inside the export zip).
-    """
-    name = Path(result.directory).name or "STUDY_DIR"
-    config = config_path or f"{name}/config.json"
-    return f"python -m nnspec_core study --config {config} --out {name} --force"
-
-
 def _cli_block(config: S.StudyConfig) -> None:
     st.code(cli_run_command(config), language="bash", wrap_lines=True)
     if PRESETS.get(config.name) != config:
@@ -327,7 +317,7 @@ def study_zip(result: S.StudyResult, figs: dict, *, formats: tuple[str, ...] = (
     names = ["claims.csv", "claims.md", "results.csv", "results.md", "runs.csv", "lead_times.csv", "run_table.csv"]
     data = {n: (out / n).read_text(encoding="utf-8") for n in names}
     settings = json.loads((out / "config.json").read_text(encoding="utf-8"))
-    cmd = relative_study_command(result, config_path="settings.json")  # settings.json is the study's config.json
+    cmd = S.study_command(result, relative=True, config="settings.json")  # settings.json is the study's config.json
     return bundle_zip(figs, data=data, settings=settings, cli_command=cmd, formats=formats)
 
 
@@ -352,6 +342,6 @@ def export_section(result: S.StudyResult, figs: dict) -> None:
                        mime="application/zip", key="ps_zip", on_click="ignore", type="primary",
                        help="All figures (PNG, SVG, PDF, HTML), the tables, the settings and the CLI "
                        "command. Building it takes a few seconds.")  # fmt: skip
-    st.code(relative_study_command(result), language="bash", wrap_lines=True)
+    st.code(S.study_command(result, relative=True), language="bash", wrap_lines=True)
     st.caption("Regenerates the tables from the study's settings: run it in the app's studies folder (studies/ in "
                "the repository, or $NNSPEC_STUDIES_DIR).")  # fmt: skip

@@ -1892,10 +1892,15 @@ def claims_records(claims: Sequence[ClaimRow]) -> list[dict[str, Any]]:
     ]
 
 
-def study_command(result: StudyResult) -> str:
-    """The command line that regenerates the study's tables (from its directory's ``config.json``)."""
-    d = result.directory or "STUDY_DIR"
-    return f"python -m nnspec_core study --config {Path(d) / 'config.json'} --out {d} --force"
+def study_command(result: StudyResult, *, relative: bool = False, config: str | None = None) -> str:
+    """The command line that regenerates the study's tables (from its directory's ``config.json``).
+
+    ``relative``: the study folder's name instead of its absolute path (run from the studies folder; the app
+    never shows the server's paths). ``config``: another settings file instead of ``<folder>/config.json``
+    (e.g. ``settings.json`` inside an export zip).
+    """
+    d = (Path(result.directory).name if relative else result.directory) or "STUDY_DIR"
+    return f"python -m nnspec_core study --config {config or Path(d) / 'config.json'} --out {d} --force"
 
 
 def study_figures(

@@ -434,3 +434,16 @@ def test_run_grid_key_lookup(tiny_dir):
     assert grid.key_at(grid.lrs[0], 0.0) == grid.keys[0, 0]
     assert grid.key_at(grid.lrs[0] * 1.1, 0) == "" and grid.key_at(grid.lrs[0], 7) == ""
     assert grid.key_at(None, "x") == ""
+
+
+def test_study_command_absolute_relative_and_other_config(tiny_dir):
+    from nnspec_core.studies import study_command
+
+    res = load_study(tiny_dir)
+    d = str(res.directory)
+    assert study_command(res) == f"python -m nnspec_core study --config {Path(d) / 'config.json'} --out {d} --force"
+    rel = study_command(res, relative=True)  # the app never shows the server's absolute path
+    assert rel == "python -m nnspec_core study --config tiny/config.json --out tiny --force" and d not in rel
+    assert study_command(res, relative=True, config="settings.json") == (
+        "python -m nnspec_core study --config settings.json --out tiny --force"
+    )
