@@ -129,16 +129,21 @@ def test_download_bundle_holds_figures_tables_settings_and_command(root):
     assert json.loads(z.read("settings.json"))["name"] == "tiny"
 
 
+def _tiny_edited(**inputs: float) -> AppTest:
+    """The page on the tiny preset with its grid inputs (``seeds``, ``nlrs``, ``steps``) set in the given order."""
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params = {"ps_preset": "tiny"}
+    at.run()
+    for name, value in inputs.items():
+        at.number_input(key=f"ps_{name}_tiny").set_value(float(value)).run()
+    return at
+
+
 def test_grid_over_the_step_budget_is_refused_with_the_cli_hint(root):
     """A whole-class server runs at most STUDY_STEP_BUDGET training steps per study from the browser."""
     from nnspec_app.limits import STUDY_STEP_BUDGET
 
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.query_params = {"ps_preset": "tiny"}
-    at.run()
-    at.number_input(key="ps_seeds_tiny").set_value(20.0).run()
-    at.number_input(key="ps_nlrs_tiny").set_value(20.0).run()
-    at.number_input(key="ps_steps_tiny").set_value(2000.0).run()
+    at = _tiny_edited(seeds=20, nlrs=20, steps=2000)
     assert not at.exception
     errors = [e.value for e in at.error]
     assert any(f"at most {STUDY_STEP_BUDGET:,}" in e and "python -m nnspec_core study" in e for e in errors), errors
@@ -168,11 +173,7 @@ def test_cli_only_preset_is_labelled_and_shows_its_command(root):
 
 
 def test_edited_grid_over_the_budget_offers_its_settings_and_a_relative_command(root):
-    at = AppTest.from_file(PAGE, default_timeout=60)
-    at.query_params = {"ps_preset": "tiny"}
-    at.run()
-    at.number_input(key="ps_steps_tiny").set_value(2000.0).run()
-    at.number_input(key="ps_seeds_tiny").set_value(10.0).run()
+    at = _tiny_edited(steps=2000, seeds=10)
     assert not at.exception and len(at.error) == 1
     cfg = S.StudyConfig.from_dict({"name": "tiny-custom", "steps": 2000, "seeds": list(range(10))}, base=TINY)
     cmd = f"python -m nnspec_core study --config tiny-custom.json --out tiny-custom-{cfg.digest()}"
